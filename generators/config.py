@@ -1,0 +1,480 @@
+"""Validate raw blocks into an immutable ``Organization``, enforcing the account layout.
+
+The layout (see README, "Rules"): one production account, one account per staging environment, a
+shared development account for short-lived environments, a playground per developer, and a
+management account with no workloads. Every rule adds a located ``Problem``; all problems are
+reported together and nothing is built unless there are none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from . import naming
+from .errors import ConfigError, Problem
+from .extensions import REGISTRY as EXTENSIONS
+from .hcl_loader import RawBlock, load_directory
+from .models import (
+    Account,
+    AccountKind,
+    Environment,
+    Location,
+    ModuleCall,
+    ModuleInterface,
+    Organization,
+    OrganizationSettings,
+    ProviderAlias,
+)
+from .module_catalog import available_modules, read_module
+
+# Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
+ACCOUNT_IDS_FILE = "account-ids.generated.json"
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+_REFERENCE = re.compile(r"(?<![\w.])(module|uses)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)")
+_FORBIDDEN_ROOT = re.compile(r"(?<![\w.\"])(var|local|data|each|count|self|path|terraform)\.")
+_KINDS = ", ".join(k.value for k in AccountKind)
+
+
+def load_organization(environments_dir: Path, modules_dir: Path) -> Organization:
+    """Read, check and build the Organization; raise ``ConfigError`` listing every problem."""
+    blocks, problems = load_directory(environments_dir)
+    builder = _Builder(environments_dir, modules_dir)
+    organization = builder.build(blocks) if not problems else None
+    problems += builder.problems
+    if problems or organization is None:
+        raise ConfigError(problems or [Problem(str(environments_dir), None, "no organization defined")])
+    return organization
+
+
+@dataclass
+class _Builder:
+    environments_dir: Path
+    modules_dir: Path
+
+    def __post_init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._modules: dict[str, ModuleInterface | None] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _problem(self, block: RawBlock, message: str, attribute: str | None = None) -> None:
+        line = block.line_of(attribute) if attribute else block.line
+        self.problems.append(Problem(block.file, line, message))
+
+    def _check_name(self, block: RawBlock, what: str) -> None:
+        if not naming.NAME_PATTERN.match(block.label):
+            self._problem(block, f"{what} name '{block.label}' must be lowercase letters, digits and hyphens, "
+                                 "starting with a letter ([a-z][a-z0-9-]*)")
+
+    def _unique(self, blocks: list[RawBlock], what: str) -> dict[str, RawBlock]:
+        seen: dict[str, RawBlock] = {}
+        for block in blocks:
+            if block.label in seen:
+                first = seen[block.label]
+                self._problem(block, f"{what} '{block.label}' is already defined at {first.file}:{first.line}")
+            else:
+                seen[block.label] = block
+        return seen
+
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    def build(self, blocks: list[RawBlock]) -> Organization | None:
+        by_kind: dict[str, list[RawBlock]] = defaultdict(list)
+        for block in blocks:
+            by_kind[block.kind].append(block)
+        settings = self._organization(by_kind["organization"])
+        accounts = self._accounts(self._unique(by_kind["account"], "account"))
+        env_blocks = self._unique(by_kind["environment"], "environment")
+        if settings is None:
+            return None
+        environments = self._environments(env_blocks, accounts, settings)
+        self._layout(accounts, environments, env_blocks)
+        if self.problems:
+            return None
+        return Organization(
+            settings=settings,
+            accounts=tuple(accounts.values()),
+            environments=tuple(sorted(environments.values(), key=lambda e: e.name)),
+            modules=MappingProxyType({n: m for n, m in sorted(self._modules.items()) if m is not None}),
+        )
+
+    def _organization(self, blocks: list[RawBlock]) -> OrganizationSettings | None:
+        if not blocks:
+            self.problems.append(Problem(str(self.environments_dir), None,
+                                         'no organization block found; add one, like organization "acme" { region = "us-east-1" }'))
+            return None
+        for extra in blocks[1:]:
+            self._problem(extra, f"only one organization block is allowed; the first is at {blocks[0].file}:{blocks[0].line}")
+        block = blocks[0]
+        self._check_name(block, "organization")
+        attrs = block.attributes
+        if "region" not in attrs:
+            self._problem(block, f"organization '{block.label}' needs a region, like region = \"us-east-1\"")
+        elif not naming.REGION_PATTERN.match(attrs["region"]):
+            self._problem(block, f"'{attrs['region']}' is not an AWS region name (like us-east-1)", "region")
+        bucket_length = naming.state_bucket_length(block.label)
+        if bucket_length > naming.S3_BUCKET_MAX:
+            self._problem(block, f"organization name '{block.label}' is too long: its state bucket names "
+                                 f"('{naming.state_bucket(block.label, '<account id>')}') would be {bucket_length} "
+                                 f"characters, over the S3 bucket name limit of {naming.S3_BUCKET_MAX}")
+        for role_attr in ("deploy_role", "plan_role", "access_role"):
+            role = attrs.get(role_attr)
+            if role is not None and (not naming.ROLE_NAME_PATTERN.match(role) or len(role) > naming.IAM_ROLE_MAX):
+                self._problem(block, f"{role_attr} '{role}' is not a valid IAM role name "
+                                     f"(at most {naming.IAM_ROLE_MAX} characters of [A-Za-z0-9+=,.@_-])", role_attr)
+        for principal in attrs.get("deploy_principals", []) + attrs.get("plan_principals", []):
+            if not principal.startswith("arn:aws:iam::"):
+                self._problem(block, f"principal '{principal}' must be an IAM ARN (arn:aws:iam::...)")
+        if "aws_provider_version" in attrs and not attrs["aws_provider_version"].strip():
+            self._problem(block, "aws_provider_version must not be empty", "aws_provider_version")
+        self._check_extensions(block)
+        defaults = OrganizationSettings(name=block.label, region="")
+        return OrganizationSettings(
+            name=block.label,
+            region=attrs.get("region", ""),
+            deploy_role=attrs.get("deploy_role", defaults.deploy_role),
+            plan_role=attrs.get("plan_role", defaults.plan_role),
+            access_role=attrs.get("access_role", defaults.access_role),
+            aws_provider_version=attrs.get("aws_provider_version", defaults.aws_provider_version),
+            extensions=tuple(attrs.get("extensions", ())),
+            deploy_principals=tuple(attrs.get("deploy_principals", ())),
+            plan_principals=tuple(attrs.get("plan_principals", ())),
+            github_repository=attrs.get("github_repository"),
+            location=Location(block.file, block.line),
+        )
+
+    def _check_extensions(self, block: RawBlock) -> None:
+        for name in block.attributes.get("extensions", []):
+            if name not in EXTENSIONS:
+                self._problem(block, f"unknown extension '{name}'; available: {', '.join(sorted(EXTENSIONS))}",
+                              "extensions")
+
+    def _accounts(self, blocks: dict[str, RawBlock]) -> dict[str, Account]:
+        recorded_ids = self._recorded_account_ids()
+        accounts: dict[str, Account] = {}
+        ids: dict[str, RawBlock] = {}
+        owners: dict[str, RawBlock] = {}
+        for name, block in blocks.items():
+            self._check_name(block, "account")
+            attrs = block.attributes
+            kind_text = attrs.get("kind")
+            try:
+                kind = AccountKind(kind_text)
+            except ValueError:
+                message = (f"account '{name}' has unknown kind '{kind_text}'" if kind_text
+                           else f"account '{name}' needs a kind")
+                self._problem(block, f"{message}; valid kinds: {_KINDS}", "kind" if kind_text else None)
+                continue
+            account_id = attrs.get("id") or recorded_ids.get(name)
+            email = attrs.get("email")
+            if account_id is None and email is None:
+                self._problem(block, f"account '{name}' needs an id (12 digits) or, for an account to be created "
+                                     "by bootstrap, an email")
+            if account_id is not None:
+                if not naming.ACCOUNT_ID_PATTERN.match(account_id):
+                    self._problem(block, f"account '{name}' id '{account_id}' must be exactly 12 digits", "id")
+                elif account_id in ids:
+                    self._problem(block, f"account id {account_id} of '{name}' is already used by account "
+                                         f"'{ids[account_id].label}' ({ids[account_id].file}:{ids[account_id].line})", "id")
+                else:
+                    ids[account_id] = block
+            if email is not None and not naming.EMAIL_PATTERN.match(email):
+                self._problem(block, f"account '{name}' email '{email}' is not an email address", "email")
+            owner = attrs.get("owner")
+            if kind is AccountKind.DEVELOPER:
+                if not owner:
+                    self._problem(block, f"developer account '{name}' must name its owner, like owner = \"alice\"")
+                elif owner in owners:
+                    other = owners[owner]
+                    self._problem(block, f"owner '{owner}' already has developer account '{other.label}' "
+                                         f"({other.file}:{other.line}); one developer account per owner", "owner")
+                else:
+                    owners[owner] = block
+            elif owner is not None:
+                self._problem(block, f"account '{name}' is a {kind.value} account; only developer accounts have an owner",
+                              "owner")
+            self._check_extensions(block)
+            accounts[name] = Account(name=name, kind=kind, id=account_id, email=email, owner=owner,
+                                     extensions=tuple(attrs.get("extensions", ())),
+                                     location=Location(block.file, block.line))
+        for kind in (AccountKind.PRODUCTION, AccountKind.MANAGEMENT):
+            of_kind = [blocks[a.name] for a in accounts.values() if a.kind is kind]
+            for extra in of_kind[1:]:
+                self._problem(extra, f"at most one {kind.value} account is allowed; '{of_kind[0].label}' "
+                                     f"({of_kind[0].file}:{of_kind[0].line}) is already one", "kind")
+        return accounts
+
+    def _recorded_account_ids(self) -> Mapping[str, str]:
+        path = self.environments_dir / ACCOUNT_IDS_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {str(k): str(v) for k, v in data.get("accounts", {}).items()}
+        except (OSError, ValueError, AttributeError) as exc:
+            self.problems.append(Problem(str(path), None, f"cannot read recorded account ids: {exc}"))
+            return {}
+
+    def _environments(self, blocks: dict[str, RawBlock], accounts: dict[str, Account],
+                      settings: OrganizationSettings) -> dict[str, Environment]:
+        environments: dict[str, Environment] = {}
+        for name, block in blocks.items():
+            self._check_name(block, "environment")
+            attrs = block.attributes
+            account = self._account_ref(block, attrs.get("account"), accounts, "account")
+            if account is None:
+                continue
+            region = attrs.get("region", settings.region)
+            if not naming.REGION_PATTERN.match(region):
+                self._problem(block, f"'{region}' is not an AWS region name (like us-east-1)", "region")
+            providers = tuple(self._provider(block, p, account, region, accounts) for p in block.children("provider"))
+            environments[name] = Environment(
+                name=name,
+                account=account,
+                region=region,
+                modules=(),  # module calls are resolved below, once every environment is known
+                providers=tuple(p for p in providers if p is not None),
+                uses=attrs.get("uses"),
+                ttl=attrs.get("ttl"),
+                branch=attrs.get("branch"),
+                created=attrs.get("created"),
+                location=Location(block.file, block.line),
+            )
+        # Two passes: `uses.M.O` needs the used environment's module interfaces, whatever the file order.
+        interfaces = {name: self._call_interfaces(blocks[name]) for name in environments}
+        for name, environment in list(environments.items()):
+            used = interfaces.get(environment.uses or "", {})
+            modules = self._module_calls(blocks[name], environment, interfaces[name], used)
+            environments[name] = replace(environment, modules=modules)
+        return environments
+
+    def _account_ref(self, block: RawBlock, name: str | None, accounts: dict[str, Account],
+                     attribute: str) -> Account | None:
+        if name is None:
+            self._problem(block, f"{block.kind} '{block.label}' needs an {attribute}; "
+                                 f"known accounts: {', '.join(sorted(accounts)) or '(none)'}")
+            return None
+        if name not in accounts:
+            self._problem(block, f"{block.kind} '{block.label}' refers to unknown account '{name}'; "
+                                 f"known accounts: {', '.join(sorted(accounts)) or '(none)'}", attribute)
+            return None
+        return accounts[name]
+
+    def _provider(self, env_block: RawBlock, block: RawBlock, account: Account, env_region: str,
+                  accounts: dict[str, Account]) -> ProviderAlias | None:
+        self._check_name(block, "provider alias")
+        target = account
+        if "account" in block.attributes:
+            target = self._account_ref(block, block.attributes["account"], accounts, "account")
+            if target is None:
+                return None
+        region = block.attributes.get("region", env_region)
+        if not naming.REGION_PATTERN.match(region):
+            self._problem(block, f"'{region}' is not an AWS region name (like us-east-1)", "region")
+        if target.kind is AccountKind.PRODUCTION and account.kind is not AccountKind.PRODUCTION:
+            self._problem(block, f"provider '{block.label}' of {account.kind.value} environment '{env_block.label}' "
+                                 f"points into production account '{target.name}'; only production environments "
+                                 "get production credentials", "account")
+        if target.kind is AccountKind.MANAGEMENT:
+            self._problem(block, f"provider '{block.label}' of environment '{env_block.label}' points into management "
+                                 f"account '{target.name}', which holds no workloads", "account")
+        return ProviderAlias(alias=block.label, region=region, account=target)
+
+    # -- modules ---------------------------------------------------------------------------------
+
+    def _module(self, name: str) -> ModuleInterface | None:
+        if name not in self._modules:
+            interface, problems = read_module(self.modules_dir, name)
+            self.problems.extend(problems)
+            self._modules[name] = interface
+        return self._modules[name]
+
+    def _call_interfaces(self, env_block: RawBlock) -> dict[str, ModuleInterface]:
+        """The module each call of an environment instantiates (calls with a bad source are left out)."""
+        call_blocks = self._unique(list(env_block.children("module")), f"module call in environment '{env_block.label}'")
+        known = available_modules(self.modules_dir)
+        interfaces: dict[str, ModuleInterface] = {}
+        for name, block in call_blocks.items():
+            self._check_name(block, "module")
+            source = block.attributes.get("source")
+            if source is None:
+                self._problem(block, f"module '{name}' needs a source, one of: {', '.join(known) or '(none)'}")
+            elif source not in known:
+                self._problem(block, f"module '{name}' has unknown source '{source}'; modules under "
+                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}", "source")
+            elif (interface := self._module(source)) is not None:
+                interfaces[name] = interface
+        return interfaces
+
+    def _module_calls(self, env_block: RawBlock, environment: Environment, interfaces: dict[str, ModuleInterface],
+                      used_interfaces: dict[str, ModuleInterface]) -> tuple[ModuleCall, ...]:
+        calls = []
+        aliases = {p.alias for p in environment.providers}
+        blocks = {b.label: b for b in env_block.children("module")}
+        for name, interface in interfaces.items():
+            block = blocks[name]
+            inputs = self._inputs(block, environment, interface, interfaces, used_interfaces)
+            providers = self._provider_mapping(block, interface, aliases)
+            self._check_name_length(block, environment, interface)
+            calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
+                                    providers=MappingProxyType(providers)))
+        return tuple(calls)
+
+    def _inputs(self, block: RawBlock, environment: Environment, interface: ModuleInterface,
+                siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> dict[str, Any]:
+        written = dict(block.attributes.get("inputs", {}))
+        variables = interface.variables
+        inputs: dict[str, Any] = {}
+        for key, value in written.items():
+            if key == naming.NAME_PREFIX_VARIABLE and interface.takes_name_prefix:
+                self._problem(block, f"module '{block.label}': do not set {key}; the generator sets it to the "
+                                     "environment name so environments sharing an account never collide", "inputs")
+            elif key not in variables:
+                self._problem(block, f"module '{block.label}' ({interface.name}) has no variable '{key}'; "
+                                     f"its variables: {', '.join(sorted(variables)) or '(none)'}", "inputs")
+            else:
+                inputs[key] = self._resolve_references(block, environment, value, siblings, used)
+        missing = sorted(v.name for v in variables.values() if v.required and v.name not in written
+                         and v.name != naming.NAME_PREFIX_VARIABLE)
+        if missing:
+            self._problem(block, f"module '{block.label}' ({interface.name}) is missing required "
+                                 f"input{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        if interface.takes_name_prefix:
+            inputs[naming.NAME_PREFIX_VARIABLE] = environment.name
+        return dict(sorted(inputs.items()))
+
+    def _resolve_references(self, block: RawBlock, environment: Environment, value: Any,
+                            siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> Any:
+        """Check module./uses. references and rewrite uses.M.O to the remote-state output it reads."""
+        if isinstance(value, list):
+            return [self._resolve_references(block, environment, v, siblings, used) for v in value]
+        if isinstance(value, Mapping):
+            return {k: self._resolve_references(block, environment, v, siblings, used) for k, v in value.items()}
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def rewrite_interpolation(match: re.Match) -> str:
+            expression = match.group(1)
+            forbidden = _FORBIDDEN_ROOT.search(expression)
+            if forbidden:
+                self._problem(block, f"module '{block.label}': '{expression}' refers to {forbidden.group(1)}.*; module "
+                                     "inputs may refer only to module.<name>.<output> and uses.<module>.<output>", "inputs")
+            return "${" + _REFERENCE.sub(rewrite_reference, expression) + "}"
+
+        def rewrite_reference(match: re.Match) -> str:
+            root, module_name, output = match.groups()
+            if root == "module":
+                self._check_output(block, f"module.{module_name}.{output}", module_name, output,
+                                   siblings, f"modules of environment '{environment.name}'", own=block.label)
+                return match.group(0)
+            if environment.uses is None:
+                self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
+                                     f"'{environment.name}' has no uses = \"<environment>\"", "inputs")
+            else:
+                self._check_output(block, f"uses.{module_name}.{output}", module_name, output, used,
+                                   f"modules of used environment '{environment.uses}'")
+            return f"data.terraform_remote_state.uses.outputs.{naming.output_name(module_name, output)}"
+
+        return _INTERPOLATION.sub(rewrite_interpolation, value)
+
+    def _check_output(self, block: RawBlock, reference: str, module_name: str, output: str,
+                      modules: dict[str, ModuleInterface], where: str, own: str | None = None) -> None:
+        if module_name == own:
+            self._problem(block, f"module '{block.label}' cannot read its own output ({reference})", "inputs")
+        elif module_name not in modules:
+            self._problem(block, f"{reference}: unknown module '{module_name}'; {where}: "
+                                 f"{', '.join(sorted(modules)) or '(none)'}", "inputs")
+        elif output not in modules[module_name].outputs:
+            self._problem(block, f"{reference}: module '{module_name}' ({modules[module_name].name}) has no output "
+                                 f"'{output}'; its outputs: {', '.join(sorted(modules[module_name].outputs)) or '(none)'}",
+                          "inputs")
+
+    def _provider_mapping(self, block: RawBlock, interface: ModuleInterface, aliases: set[str]) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for key, value in dict(block.attributes.get("providers", {})).items():
+            expected = sorted(["aws"] + list(interface.provider_aliases))
+            if key not in expected:
+                self._problem(block, f"module '{block.label}' ({interface.name}) has no provider configuration '{key}'; "
+                                     f"it declares: {', '.join(expected)}", "providers")
+                continue
+            if value == "default":
+                mapping[key] = "aws"
+            elif isinstance(value, str) and value in aliases:
+                mapping[key] = f"aws.{value}"
+            else:
+                self._problem(block, f"module '{block.label}' maps {key} to unknown provider '{value}'; this "
+                                     f"environment's providers: {', '.join(['default'] + sorted(aliases))}", "providers")
+        return dict(sorted(mapping.items()))
+
+    def _check_name_length(self, block: RawBlock, environment: Environment, interface: ModuleInterface) -> None:
+        limit = interface.name_prefix_max_length
+        if limit is not None and len(environment.name) > limit:
+            reason = f" ({interface.name_prefix_reason})" if interface.name_prefix_reason else ""
+            self._problem(block, f"environment name '{environment.name}' is {len(environment.name)} characters; module "
+                                 f"'{interface.name}' derives AWS resource names from it and allows at most "
+                                 f"{limit}{reason}")
+
+    # -- the account layout ------------------------------------------------------------------------
+
+    def _layout(self, accounts: dict[str, Account], environments: dict[str, Environment],
+                blocks: dict[str, RawBlock]) -> None:
+        by_account: dict[str, list[Environment]] = defaultdict(list)
+        for environment in environments.values():
+            by_account[environment.account.name].append(environment)
+        for account_name, in_account in by_account.items():
+            account = accounts[account_name]
+            if account.kind is AccountKind.MANAGEMENT:
+                for environment in in_account:
+                    self._problem(blocks[environment.name], f"environment '{environment.name}' is in management account "
+                                  f"'{account.name}'; the management account holds the Organization and billing, "
+                                  "no workloads", "account")
+            if account.kind.is_protected and len(in_account) > 1:
+                names = sorted(e.name for e in in_account)
+                for environment in sorted(in_account, key=lambda e: e.name)[1:]:
+                    self._problem(blocks[environment.name],
+                                  f"{account.kind.value} account '{account.name}' holds more than one environment "
+                                  f"({', '.join(names)}); each {account.kind.value} environment gets its own account "
+                                  "so it mirrors production", "account")
+        for environment in environments.values():
+            block = blocks[environment.name]
+            self._uses(block, environment, environments)
+            if environment.ttl is not None:
+                if environment.kind is not AccountKind.DEVELOPMENT:
+                    self._problem(block, f"ttl is only for development accounts; environment '{environment.name}' is "
+                                         f"in {environment.kind.value} account '{environment.account.name}'", "ttl")
+                elif not naming.TTL_PATTERN.match(environment.ttl):
+                    self._problem(block, f"ttl '{environment.ttl}' must be a number and a unit h, d or w (like 7d)", "ttl")
+            if environment.branch is not None and environment.kind is not AccountKind.DEVELOPMENT:
+                self._problem(block, "branch is only for development environments", "branch")
+
+    def _uses(self, block: RawBlock, environment: Environment, environments: dict[str, Environment]) -> None:
+        if environment.uses is None:
+            return
+        if environment.kind not in (AccountKind.DEVELOPMENT, AccountKind.DEVELOPER):
+            self._problem(block, f"uses is only allowed in development and developer accounts; '{environment.name}' is "
+                                 f"in {environment.kind.value} account '{environment.account.name}'", "uses")
+            return
+        target = environments.get(environment.uses)
+        if target is None:
+            self._problem(block, f"uses refers to unknown environment '{environment.uses}'; environments in account "
+                                 f"'{environment.account.name}': " + ", ".join(sorted(
+                                     e.name for e in environments.values()
+                                     if e.account == environment.account and e.name != environment.name)) or "(none)",
+                          "uses")
+        elif target.name == environment.name:
+            self._problem(block, f"environment '{environment.name}' uses itself (a cycle)", "uses")
+        elif target.account.name != environment.account.name:
+            self._problem(block, f"uses must name an environment in the same account; '{target.name}' is in account "
+                                 f"'{target.account.name}', not '{environment.account.name}'", "uses")
+        elif target.uses is not None:
+            kind = "a cycle" if target.uses == environment.name else "a chain longer than one"
+            self._problem(block, f"'{environment.name}' uses '{target.name}', which itself uses '{target.uses}': "
+                                 f"{kind}; an infrastructure environment must not use another", "uses")
+

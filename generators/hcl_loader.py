@@ -1,0 +1,235 @@
+"""Read every ``*.hcl`` file of an environments directory into located, schema-checked raw blocks.
+
+Nothing here knows the account layout: this stage only guarantees that each block is one we know,
+carries the attributes we know with the right shapes, and remembers the file and line it came from.
+Problems are returned, not raised, so one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import hcl2
+from lark.exceptions import UnexpectedInput
+
+from .errors import Problem
+
+STRING = "a quoted string"
+STRING_LIST = "a list of quoted strings"
+MAP = "a map"
+
+
+@dataclass(frozen=True)
+class BlockSchema:
+    attributes: Mapping[str, str]
+    blocks: Mapping[str, "BlockSchema"] = field(default_factory=dict)
+    labelled: bool = True
+
+
+PROVIDER_SCHEMA = BlockSchema(attributes={"region": STRING, "account": STRING})
+MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "inputs": MAP, "providers": MAP})
+
+# The configuration contract. Extend only compatibly: new optional attributes, never renamed ones.
+SCHEMA: Mapping[str, BlockSchema] = {
+    "organization": BlockSchema(
+        attributes={
+            "region": STRING,
+            "deploy_role": STRING,
+            "plan_role": STRING,
+            "access_role": STRING,
+            "aws_provider_version": STRING,
+            "extensions": STRING_LIST,
+            "deploy_principals": STRING_LIST,
+            "plan_principals": STRING_LIST,
+            "github_repository": STRING,
+        }
+    ),
+    "account": BlockSchema(
+        attributes={"id": STRING, "email": STRING, "kind": STRING, "owner": STRING, "extensions": STRING_LIST}
+    ),
+    "environment": BlockSchema(
+        attributes={"account": STRING, "region": STRING, "uses": STRING, "ttl": STRING, "branch": STRING,
+                    "created": STRING},
+        blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA},
+    ),
+}
+
+_META_KEYS = ("__start_line__", "__end_line__")
+_EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RawBlock:
+    """One labelled block as written, with where it was written."""
+
+    kind: str
+    label: str
+    attributes: Mapping[str, Any]
+    blocks: tuple["RawBlock", ...]
+    file: str
+    line: int
+    attribute_lines: Mapping[str, int]
+
+    def line_of(self, attribute: str) -> int:
+        return self.attribute_lines.get(attribute, self.line)
+
+    def children(self, kind: str) -> tuple["RawBlock", ...]:
+        return tuple(b for b in self.blocks if b.kind == kind)
+
+
+def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
+    """Parse all ``*.hcl`` files below ``directory`` (sorted, so results are deterministic)."""
+    if not directory.is_dir():
+        return [], [Problem(str(directory), None, "environments directory does not exist")]
+    files = sorted(p for p in directory.rglob("*.hcl") if p.is_file())
+    if not files:
+        return [], [Problem(str(directory), None, "no *.hcl files found")]
+    blocks: list[RawBlock] = []
+    problems: list[Problem] = []
+    for path in files:
+        file_blocks, file_problems = load_file(path)
+        blocks.extend(file_blocks)
+        problems.extend(file_problems)
+    return blocks, problems
+
+
+def load_file(path: Path) -> tuple[list[RawBlock], list[Problem]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(name, None, f"cannot read file: {exc}")]
+    try:
+        document = hcl2.loads(text, with_meta=True)
+    except UnexpectedInput as exc:
+        return [], [Problem(name, getattr(exc, "line", None), f"HCL syntax error: {_first_line(exc)}")]
+    except Exception as exc:  # python-hcl2 raises bare exceptions for some malformed input
+        return [], [Problem(name, None, f"HCL syntax error: {_first_line(exc)}")]
+    return _Reader(name, text.splitlines()).top_level(document)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Reader:
+    def __init__(self, file: str, lines: list[str]):
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def top_level(self, document: Mapping[str, Any]) -> tuple[list[RawBlock], list[Problem]]:
+        blocks = self._blocks(document, SCHEMA, parent_line=1, parent_end=len(self.lines), where="at top level")
+        return blocks, self.problems
+
+    def _blocks(self, body: Mapping[str, Any], schema: Mapping[str, BlockSchema], parent_line: int,
+                parent_end: int, where: str) -> list[RawBlock]:
+        found: list[RawBlock] = []
+        for key, value in body.items():
+            if key in _META_KEYS:
+                continue
+            if key not in schema:
+                kind = "block" if _is_block_list(value) else "attribute"
+                self._problem(self._find_line(key, parent_line, parent_end),
+                              f"unknown {kind} '{key}' {where}; valid blocks: {', '.join(schema)}")
+                continue
+            if not _is_block_list(value):
+                self._problem(self._find_line(key, parent_line, parent_end),
+                              f"'{key}' must be a labelled block, like {key} \"name\" {{ ... }}")
+                continue
+            for entry in value:
+                block = self._block(key, entry, schema[key])
+                if block is not None:
+                    found.append(block)
+        return found
+
+    def _block(self, kind: str, entry: Mapping[str, Any], schema: BlockSchema) -> RawBlock | None:
+        if "__start_line__" in entry or len(entry) != 1:
+            self._problem(entry.get("__start_line__"), f"{kind} block needs exactly one label, like {kind} \"name\" {{ ... }}")
+            return None
+        label, body = next(iter(entry.items()))
+        if not isinstance(body, Mapping) or "__start_line__" not in body:
+            line = _deep_line(body)
+            self._problem(line, f"{kind} \"{label}\" block needs exactly one label")
+            return None
+        start, end = body["__start_line__"], body["__end_line__"]
+        attributes: dict[str, Any] = {}
+        attribute_lines: dict[str, int] = {}
+        nested_blocks: list[RawBlock] = []
+        where = f"in {kind} \"{label}\""
+        for key, value in body.items():
+            if key in _META_KEYS:
+                continue
+            if key in schema.blocks and _is_block_list(value):
+                nested_blocks.extend(self._blocks({key: value}, schema.blocks, start, end, where))
+                continue
+            line = self._find_line(key, start, end)
+            if _is_block_list(value) or key not in schema.attributes:
+                valid = sorted(schema.attributes) + sorted(f"{b} {{}}" for b in schema.blocks)
+                kind_word = "block" if _is_block_list(value) else "attribute"
+                self._problem(line, f"unknown {kind_word} '{key}' {where}; valid: {', '.join(valid)}")
+                continue
+            shape_problem = _shape_problem(value, schema.attributes[key])
+            if shape_problem:
+                self._problem(line, f"{where}: '{key}' must be {schema.attributes[key]}, {shape_problem}")
+                continue
+            attributes[key] = value
+            attribute_lines[key] = line
+        return RawBlock(kind, label, MappingProxyType(attributes), tuple(nested_blocks), self.file, start,
+                        MappingProxyType(attribute_lines))
+
+    def _find_line(self, name: str, start: int, end: int) -> int:
+        """python-hcl2 locates blocks only; find an attribute's line by its ``name =`` within its block."""
+        pattern = re.compile(rf'^\s*"?{re.escape(name)}"?\s*[={{"]')
+        for number in range(start, min(end, len(self.lines)) + 1):
+            if pattern.match(self.lines[number - 1]):
+                return number
+        return start
+
+    def _problem(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(self.file, line, message))
+
+
+def _is_block_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(item, Mapping) and ("__start_line__" in item or _deep_line(item) is not None) for item in value)
+
+
+def _deep_line(value: Any) -> int | None:
+    if isinstance(value, Mapping):
+        if "__start_line__" in value:
+            return value["__start_line__"]
+        for inner in value.values():
+            line = _deep_line(inner)
+            if line is not None:
+                return line
+    return None
+
+
+def expression_of(value: Any) -> str | None:
+    """The expression text of a bare HCL expression (``module.x.y`` is read as ``"${module.x.y}"``)."""
+    if isinstance(value, str):
+        match = _EXPRESSION.match(value)
+        if match and "${" not in match.group(1):
+            return match.group(1)
+    return None
+
+
+def _shape_problem(value: Any, shape: str) -> str | None:
+    if shape == STRING:
+        if not isinstance(value, str):
+            return f"got {type(value).__name__} {value!r}"
+        if expression_of(value) is not None:
+            return f"got the expression {expression_of(value)} (add quotes)"
+    elif shape == STRING_LIST:
+        if not isinstance(value, list) or not all(isinstance(v, str) and expression_of(v) is None for v in value):
+            return f"got {value!r}"
+    elif shape == MAP:
+        if not isinstance(value, Mapping):
+            return f"got {value!r}"
+    return None

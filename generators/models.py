@@ -1,0 +1,172 @@
+"""Typed, immutable models of a validated Organization description.
+
+Instances are only built by ``config.load_organization``, after every rule passed, so code that
+receives an ``Organization`` can rely on its references being resolved and its names being valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from . import naming
+
+
+class AccountKind(str, Enum):
+    MANAGEMENT = "management"
+    PRODUCTION = "production"
+    STAGING = "staging"
+    DEVELOPMENT = "development"
+    DEVELOPER = "developer"
+
+    @property
+    def is_protected(self) -> bool:
+        """Production and staging mirror each other and get the strictest treatment."""
+        return self in (AccountKind.PRODUCTION, AccountKind.STAGING)
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    name: str
+    region: str
+    deploy_role: str = "TerraformDeploy"
+    plan_role: str = "TerraformPlan"
+    access_role: str = "OrganizationAccountAccessRole"
+    aws_provider_version: str = naming.DEFAULT_AWS_PROVIDER_VERSION
+    extensions: tuple[str, ...] = ()
+    deploy_principals: tuple[str, ...] = ()
+    plan_principals: tuple[str, ...] = ()
+    github_repository: str | None = None
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    kind: AccountKind
+    id: str | None
+    email: str | None = None
+    owner: str | None = None
+    extensions: tuple[str, ...] = ()
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class ProviderAlias:
+    alias: str
+    region: str
+    account: Account
+
+
+@dataclass(frozen=True)
+class ModuleVariable:
+    name: str
+    required: bool
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleOutput:
+    name: str
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleInterface:
+    """What a folder under modules/ declares: read from its .tf files, never executed."""
+
+    name: str
+    path: str
+    variables: Mapping[str, ModuleVariable]
+    outputs: Mapping[str, ModuleOutput]
+    provider_aliases: tuple[str, ...] = ()
+    # From a `length(var.name_prefix) <= N` validation: the longest environment name the module accepts.
+    name_prefix_max_length: int | None = None
+    name_prefix_reason: str | None = None
+
+    @property
+    def takes_name_prefix(self) -> bool:
+        return naming.NAME_PREFIX_VARIABLE in self.variables
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    name: str
+    module: ModuleInterface
+    # Terraform-JSON values: literals as written, references already rewritten to Terraform syntax.
+    inputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    account: Account
+    region: str
+    modules: tuple[ModuleCall, ...]
+    providers: tuple[ProviderAlias, ...] = ()
+    uses: str | None = None
+    ttl: str | None = None
+    branch: str | None = None
+    created: str | None = None
+    location: Location = Location("", None)
+
+    @property
+    def kind(self) -> AccountKind:
+        """An environment's kind is its account's kind: the layout is decided per account."""
+        return self.account.kind
+
+    @property
+    def state_key(self) -> str:
+        return naming.state_key(self.name)
+
+
+@dataclass(frozen=True)
+class Organization:
+    settings: OrganizationSettings
+    accounts: tuple[Account, ...]
+    environments: tuple[Environment, ...]
+    modules: Mapping[str, ModuleInterface]
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def account(self, name: str) -> Account:
+        return next(a for a in self.accounts if a.name == name)
+
+    def environment(self, name: str) -> Environment:
+        return next(e for e in self.environments if e.name == name)
+
+    def environments_in(self, account: Account) -> tuple[Environment, ...]:
+        return tuple(e for e in self.environments if e.account.name == account.name)
+
+    def users_of(self, environment: Environment) -> tuple[Environment, ...]:
+        """Environments that read ``environment``'s outputs through ``uses``."""
+        return tuple(e for e in self.environments if e.uses == environment.name)
+
+    def state_bucket(self, account: Account) -> str:
+        return naming.state_bucket(self.name, _require_id(account))
+
+    def role_arn(self, account: Account, role: str | None = None) -> str:
+        return naming.role_arn(_require_id(account), role or self.settings.deploy_role)
+
+    def extensions_for(self, account: Account) -> tuple[str, ...]:
+        """Extensions switched on for the organization as a whole, then for this account, in order."""
+        names = list(self.settings.extensions)
+        names += [n for n in account.extensions if n not in names]
+        return tuple(names)
+
+
+def _require_id(account: Account) -> str:
+    if account.id is None:
+        raise ValueError(f"account '{account.name}' has no id yet")
+    return account.id

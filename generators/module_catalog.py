@@ -1,0 +1,86 @@
+"""Read the interface of the plain HCL modules under modules/: variables, outputs, provider aliases.
+
+Modules are read with python-hcl2, never run, so input mistakes are caught before any synthesis.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import hcl2
+
+from .errors import Problem
+from .models import ModuleInterface, ModuleOutput, ModuleVariable
+from .naming import NAME_PREFIX_VARIABLE
+
+_NAME_PREFIX_LIMIT = re.compile(rf"length\(\s*var\.{NAME_PREFIX_VARIABLE}\s*\)\s*<=\s*(\d+)")
+
+
+def available_modules(modules_dir: Path) -> list[str]:
+    if not modules_dir.is_dir():
+        return []
+    return sorted(p.name for p in modules_dir.iterdir() if p.is_dir() and any(p.glob("*.tf")))
+
+
+def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
+    folder = modules_dir / name
+    variables: dict[str, ModuleVariable] = {}
+    outputs: dict[str, ModuleOutput] = {}
+    aliases: list[str] = []
+    limit: int | None = None
+    reason: str | None = None
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.tf")):
+        try:
+            document = hcl2.loads(path.read_text(encoding="utf-8"))
+        except Exception as exc:  # a broken module is reported like a broken environment file
+            problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
+            continue
+        for var_name, body in _labelled(document, "variable"):
+            variables[var_name] = ModuleVariable(var_name, required="default" not in body,
+                                                 sensitive=body.get("sensitive") is True)
+            if var_name == NAME_PREFIX_VARIABLE:
+                limit, reason = _name_prefix_limit(body)
+        for out_name, body in _labelled(document, "output"):
+            outputs[out_name] = ModuleOutput(out_name, sensitive=body.get("sensitive") is True)
+        aliases.extend(_configuration_aliases(document))
+    if problems:
+        return None, problems
+    return ModuleInterface(
+        name=name,
+        path=str(folder),
+        variables=MappingProxyType(variables),
+        outputs=MappingProxyType(outputs),
+        provider_aliases=tuple(sorted(set(aliases))),
+        name_prefix_max_length=limit,
+        name_prefix_reason=reason,
+    ), []
+
+
+def _labelled(document: Mapping[str, Any], kind: str):
+    for entry in document.get(kind, []):
+        for label, body in entry.items():
+            yield label, body
+
+
+def _name_prefix_limit(body: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    limits = []
+    for validation in body.get("validation", []):
+        match = _NAME_PREFIX_LIMIT.search(str(validation.get("condition", "")))
+        if match:
+            limits.append((int(match.group(1)), validation.get("error_message")))
+    return min(limits) if limits else (None, None)
+
+
+def _configuration_aliases(document: Mapping[str, Any]) -> list[str]:
+    aliases = []
+    for terraform in document.get("terraform", []):
+        for required in terraform.get("required_providers", []):
+            aws = required.get("aws")
+            if isinstance(aws, Mapping):
+                for alias in aws.get("configuration_aliases", []):
+                    aliases.append(str(alias).removeprefix("${").removesuffix("}"))
+    return aliases

@@ -1,0 +1,148 @@
+"""Build each environment's Terraform document as plain data. Pure: no I/O, no cdktf.
+
+The engine turns a ``WorkspaceDocument`` into a synthesized cdktf stack; tests and the benchmark can
+inspect it directly. Everything a workspace needs to be safe is decided here:
+
+* state lives in the environment's own account (one bucket per account, one key per environment),
+  with encryption and S3-native locking, reached through that account's deploy role;
+* every AWS provider assumes a role in exactly one account and pins ``allowed_account_ids`` to it,
+  so running a workspace with another account's credentials fails before any change;
+* ``uses`` reads the used environment's outputs from its remote state in the same bucket.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import TOOL_NAME, naming
+from .models import AccountKind, Environment, Organization
+
+USES_DATA_SOURCE = "uses"
+
+
+@dataclass(frozen=True)
+class WorkspaceDocument:
+    """One environment's workspace: the S3 backend and the rest of the Terraform JSON, by top-level key."""
+
+    environment: Environment
+    backend: Mapping[str, Any]
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    modules_dir: str  # absolute path of modules/
+    stacks_dir: str  # absolute path of <out>/stacks
+    # Set only when AWS_ENDPOINT_URL points at a local API (the sandbox): such endpoints need
+    # path-style S3 addressing. Real AWS output is identical whether or not this is set.
+    local_endpoint: bool = False
+
+
+def build_workspace(organization: Organization, environment: Environment,
+                    options: WorkspaceOptions) -> WorkspaceDocument:
+    account = environment.account
+    settings = organization.settings
+    state_bucket = organization.state_bucket(account)
+    deploy_role = organization.role_arn(account)
+
+    backend = {
+        "bucket": state_bucket,
+        "key": environment.state_key,
+        "region": settings.region,
+        "encrypt": True,
+        "use_lockfile": True,
+        "assume_role": {"role_arn": deploy_role, "session_name": _session_name(environment.name)},
+        "allowed_account_ids": [account.id],
+    }
+    if options.local_endpoint:
+        backend["use_path_style"] = True
+
+    providers = [_provider(organization, environment, None, environment.region, account.id, options)]
+    for alias in environment.providers:
+        providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account.id, options))
+
+    sections: dict[str, Any] = {
+        "terraform": {
+            "required_version": naming.REQUIRED_TERRAFORM_VERSION,
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": settings.aws_provider_version}},
+        },
+        "provider": {"aws": providers},
+    }
+    if environment.uses:
+        used_config: dict[str, Any] = {
+            "bucket": state_bucket,
+            "key": naming.state_key(environment.uses),
+            "region": settings.region,
+            "assume_role": {"role_arn": deploy_role, "session_name": _session_name(environment.name)},
+        }
+        if options.local_endpoint:
+            used_config["use_path_style"] = True
+        sections["data"] = {"terraform_remote_state": {USES_DATA_SOURCE: {"backend": "s3", "config": used_config}}}
+
+    stack_dir = os.path.join(options.stacks_dir, environment.name)
+    modules: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for call in environment.modules:
+        block: dict[str, Any] = {"source": _relative_source(stack_dir, options.modules_dir, call.module.name)}
+        block.update(call.inputs)
+        if call.providers:
+            block["providers"] = dict(call.providers)
+        modules[call.name] = block
+        for output in call.module.outputs.values():
+            value: dict[str, Any] = {"value": f"${{module.{call.name}.{output.name}}}"}
+            if output.sensitive:
+                value["sensitive"] = True
+            outputs[naming.output_name(call.name, output.name)] = value
+    if modules:
+        sections["module"] = modules
+    if outputs:
+        sections["output"] = dict(sorted(outputs.items()))
+    return WorkspaceDocument(environment=environment, backend=backend, sections=sections)
+
+
+def default_tags(organization: Organization, environment: Environment) -> dict[str, str]:
+    """Tags on every resource, so cost reports and clean-ups can find an environment's resources."""
+    tags = {
+        "Environment": environment.name,
+        "AccountKind": environment.kind.value,
+        "Account": environment.account.name,
+        "Organization": organization.name,
+        "ManagedBy": TOOL_NAME,
+    }
+    if environment.kind is AccountKind.DEVELOPER and environment.account.owner:
+        tags["Owner"] = environment.account.owner
+    if environment.branch:
+        tags["Branch"] = environment.branch[: naming.TAG_VALUE_MAX]
+    return tags
+
+
+def _provider(organization: Organization, environment: Environment, alias: str | None, region: str,
+              account_id: str | None, options: WorkspaceOptions) -> dict[str, Any]:
+    provider: dict[str, Any] = {}
+    if alias:
+        provider["alias"] = alias
+    provider.update({
+        "region": region,
+        "allowed_account_ids": [account_id],
+        "assume_role": [{
+            "role_arn": naming.role_arn(account_id, organization.settings.deploy_role),
+            "session_name": _session_name(environment.name),
+        }],
+        "default_tags": [{"tags": default_tags(organization, environment)}],
+    })
+    if options.local_endpoint:
+        provider["s3_use_path_style"] = True
+    return provider
+
+
+def _session_name(environment: str) -> str:
+    # CloudTrail shows this, so who changed what is visible per environment (limit: 64 characters).
+    return f"{TOOL_NAME}-{environment}"[:64]
+
+
+def _relative_source(stack_dir: str, modules_dir: str, module: str) -> str:
+    """Module sources relative to the stack folder, so the output folder can move with the repository."""
+    relative = os.path.relpath(os.path.join(modules_dir, module), stack_dir).replace(os.sep, "/")
+    return relative if relative.startswith(".") else f"./{relative}"
