@@ -23,3 +23,27 @@ def endpoint_is_local() -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def session(region: str | None = None):
+    """A boto3 session from the ambient credentials (honouring AWS_ENDPOINT_URL through boto3 itself)."""
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+def assume_role_session(base, role_arn: str, session_name: str, region: str | None = None):
+    """A boto3 session acting in the account of ``role_arn``, entered from ``base``'s credentials."""
+    import boto3
+
+    credentials = base.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region or base.region_name,
+    )
+
+
+def caller_account(base) -> str:
+    return base.client("sts").get_caller_identity()["Account"]
