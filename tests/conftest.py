@@ -89,3 +89,12 @@ def copy_project(destination: Path, environments: Path = EXAMPLE_ENVIRONMENTS) -
     shutil.copytree(environments, destination / "environments")
     shutil.copytree(MODULES, destination / "modules")
     return destination
+
+
+@pytest.fixture
+def fresh_aws(aws_env, moto_server) -> dict[str, str]:
+    """``aws_env`` on an emptied moto server: every test that changes AWS state starts from nothing."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=30).read()
+    return aws_env
