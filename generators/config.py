@@ -335,12 +335,12 @@ class _Builder:
         for key, value in written.items():
             if key == naming.NAME_PREFIX_VARIABLE and interface.takes_name_prefix:
                 self._problem(block, f"module '{block.label}': do not set {key}; the generator sets it to the "
-                                     "environment name so environments sharing an account never collide", "inputs")
+                                     "environment name so environments sharing an account never collide", f"inputs.{key}")
             elif key not in variables:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no variable '{key}'; "
-                                     f"its variables: {', '.join(sorted(variables)) or '(none)'}", "inputs")
+                                     f"its variables: {', '.join(sorted(variables)) or '(none)'}", f"inputs.{key}")
             else:
-                inputs[key] = self._resolve_references(block, environment, value, siblings, used)
+                inputs[key] = self._resolve_references(block, f"inputs.{key}", environment, value, siblings, used)
         missing = sorted(v.name for v in variables.values() if v.required and v.name not in written
                          and v.name != naming.NAME_PREFIX_VARIABLE)
         if missing:
@@ -350,13 +350,13 @@ class _Builder:
             inputs[naming.NAME_PREFIX_VARIABLE] = environment.name
         return dict(sorted(inputs.items()))
 
-    def _resolve_references(self, block: RawBlock, environment: Environment, value: Any,
+    def _resolve_references(self, block: RawBlock, attribute: str, environment: Environment, value: Any,
                             siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> Any:
         """Check module./uses. references and rewrite uses.M.O to the remote-state output it reads."""
         if isinstance(value, list):
-            return [self._resolve_references(block, environment, v, siblings, used) for v in value]
+            return [self._resolve_references(block, attribute, environment, v, siblings, used) for v in value]
         if isinstance(value, Mapping):
-            return {k: self._resolve_references(block, environment, v, siblings, used) for k, v in value.items()}
+            return {k: self._resolve_references(block, attribute, environment, v, siblings, used) for k, v in value.items()}
         if not isinstance(value, str) or "${" not in value:
             return value
 
@@ -365,36 +365,36 @@ class _Builder:
             forbidden = _FORBIDDEN_ROOT.search(expression)
             if forbidden:
                 self._problem(block, f"module '{block.label}': '{expression}' refers to {forbidden.group(1)}.*; module "
-                                     "inputs may refer only to module.<name>.<output> and uses.<module>.<output>", "inputs")
+                                     "inputs may refer only to module.<name>.<output> and uses.<module>.<output>", attribute)
             return "${" + _REFERENCE.sub(rewrite_reference, expression) + "}"
 
         def rewrite_reference(match: re.Match) -> str:
             root, module_name, output = match.groups()
             if root == "module":
-                self._check_output(block, f"module.{module_name}.{output}", module_name, output,
+                self._check_output(block, attribute, f"module.{module_name}.{output}", module_name, output,
                                    siblings, f"modules of environment '{environment.name}'", own=block.label)
                 return match.group(0)
             if environment.uses is None:
                 self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
-                                     f"'{environment.name}' has no uses = \"<environment>\"", "inputs")
+                                     f"'{environment.name}' has no uses = \"<environment>\"", attribute)
             else:
-                self._check_output(block, f"uses.{module_name}.{output}", module_name, output, used,
+                self._check_output(block, attribute, f"uses.{module_name}.{output}", module_name, output, used,
                                    f"modules of used environment '{environment.uses}'")
             return f"data.terraform_remote_state.uses.outputs.{naming.output_name(module_name, output)}"
 
         return _INTERPOLATION.sub(rewrite_interpolation, value)
 
-    def _check_output(self, block: RawBlock, reference: str, module_name: str, output: str,
+    def _check_output(self, block: RawBlock, attribute: str, reference: str, module_name: str, output: str,
                       modules: dict[str, ModuleInterface], where: str, own: str | None = None) -> None:
         if module_name == own:
-            self._problem(block, f"module '{block.label}' cannot read its own output ({reference})", "inputs")
+            self._problem(block, f"module '{block.label}' cannot read its own output ({reference})", attribute)
         elif module_name not in modules:
             self._problem(block, f"{reference}: unknown module '{module_name}'; {where}: "
-                                 f"{', '.join(sorted(modules)) or '(none)'}", "inputs")
+                                 f"{', '.join(sorted(modules)) or '(none)'}", attribute)
         elif output not in modules[module_name].outputs:
             self._problem(block, f"{reference}: module '{module_name}' ({modules[module_name].name}) has no output "
                                  f"'{output}'; its outputs: {', '.join(sorted(modules[module_name].outputs)) or '(none)'}",
-                          "inputs")
+                          attribute)
 
     def _provider_mapping(self, block: RawBlock, interface: ModuleInterface, aliases: set[str]) -> dict[str, str]:
         mapping: dict[str, str] = {}

@@ -75,6 +75,9 @@ class RawBlock:
     attribute_lines: Mapping[str, int]
 
     def line_of(self, attribute: str) -> int:
+        """The line of ``attribute`` (or ``map.key``), falling back to the enclosing attribute, then the block."""
+        while attribute not in self.attribute_lines and "." in attribute:
+            attribute = attribute.rsplit(".", 1)[0]
         return self.attribute_lines.get(attribute, self.line)
 
     def children(self, kind: str) -> tuple["RawBlock", ...]:
@@ -180,6 +183,9 @@ class _Reader:
                 continue
             attributes[key] = value
             attribute_lines[key] = line
+            if schema.attributes[key] == MAP:  # so a problem with one input points at its own line
+                for inner in value:
+                    attribute_lines[f"{key}.{inner}"] = self._find_line(inner, line, end)
         return RawBlock(kind, label, MappingProxyType(attributes), tuple(nested_blocks), self.file, start,
                         MappingProxyType(attribute_lines))
 
