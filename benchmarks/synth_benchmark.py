@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Synthesis benchmark: prints its figures; no thresholds are asserted here or in the tests.
+
+Measures, in one run and each in a fresh process (cold):
+  * `python main.py synth --no-extensions` of the example organization, and of generated
+    organizations with 100 and 1,000 development environments;
+  * the baseline: the same workspaces synthesized through cdktf with typed
+    `cdktf_cdktf_provider_aws` constructs (AwsProvider, DataTerraformRemoteStateS3, ...);
+and prints wall time, peak memory (the largest process: Python or cdktf's Node.js runtime) and
+ratios against the baseline. Targets (from the issue): example >= 10x faster than the baseline;
+1,000 environments < 10 s and < 300 MB; time linear in the number of environments.
+
+    .venv/bin/python benchmarks/synth_benchmark.py [--sizes 100,1000] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def generated_organization(folder: Path, development_environments: int) -> Path:
+    """The example organization plus N short-lived API environments in the shared development account."""
+    environments = folder / "environments"
+    shutil.copytree(ROOT / "environments", environments)
+    lines = []
+    for index in range(development_environments):
+        lines.append(f'''environment "feature-{index:04d}" {{
+  account = "dev"
+  uses    = "dev"
+  ttl     = "7d"
+  module "api" {{
+    source = "api"
+    inputs = {{
+      table_name  = uses.infra.table_name
+      bucket_name = uses.infra.bucket_name
+    }}
+  }}
+}}
+''')
+    (environments / "generated-features.hcl").write_text("\n".join(lines))
+    return environments
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS in MB of the largest process the command started (run in a child)."""
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "start = time.perf_counter()\n"
+        "result = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "elapsed = time.perf_counter() - start\n"
+        "if result.returncode != 0:\n"
+        "    sys.stderr.write(result.stdout + result.stderr); sys.exit(result.returncode)\n"
+        "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
+    output = subprocess.run([PYTHON, "-c", probe, *command], env=env, capture_output=True, text=True, cwd=ROOT)
+    if output.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{output.stderr}")
+    seconds, megabytes = output.stdout.split()
+    return float(seconds), float(megabytes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000", help="development environment counts to generate")
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the typed-constructs baseline")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    cases = [("example", 0)] + [(f"{n} dev envs", n) for n in map(int, args.sizes.split(","))]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, size in cases:
+            folder = Path(scratch) / label.replace(" ", "-")
+            environments = generated_organization(folder, size) if size else ROOT / "environments"
+            count = sum(1 for _ in environments.glob("*.hcl")) - 2 + size  # minus organization and accounts files
+            ours = measure([PYTHON, str(ROOT / "main.py"), "--environments", str(environments), "synth",
+                            "--no-extensions", "--out", str(folder / "ours")], env)
+            baseline = None
+            if not args.skip_baseline:
+                baseline = measure([PYTHON, str(ROOT / "benchmarks" / "typed_baseline.py"), str(environments),
+                                    str(folder / "baseline")], env)
+            rows.append((label, count, ours, baseline))
+    print(f"{'case':<16}{'envs':>6}{'synth s':>10}{'peak MB':>10}{'baseline s':>12}{'peak MB':>10}{'speed-up':>10}")
+    for label, count, (seconds, megabytes), baseline in rows:
+        base = f"{baseline[0]:>12.2f}{baseline[1]:>10.0f}{baseline[0] / seconds:>9.1f}x" if baseline else ""
+        print(f"{label:<16}{count:>6}{seconds:>10.2f}{megabytes:>10.0f}{base}")
+    if len(rows) >= 3:
+        (_, small_n, (small_s, _), _), (_, large_n, (large_s, _), _) = rows[-2], rows[-1]
+        per_env_small, per_env_large = small_s / small_n, large_s / large_n
+        marginal = (large_s - small_s) / (large_n - small_n)
+        print(f"seconds per environment: {per_env_small * 1000:.1f} ms at {small_n}, {per_env_large * 1000:.1f} ms "
+              f"at {large_n}; marginal cost {marginal * 1000:.1f} ms per added environment (linear: constant "
+              "marginal cost, falling average)")
+
+
+if __name__ == "__main__":
+    main()
