@@ -1,0 +1,32 @@
+# The two commands of the quickstart. Each installs what it needs first (a virtual environment with the
+# Python dependencies, and the pinned cdktf CLI), so both work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export CHECKPOINT_DISABLE := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: demo test benchmark install
+
+demo: install  ## the main job: validate, synthesize and list the example organization
+	$(PY) main.py validate
+	$(PY) main.py synth
+	$(PY) main.py list
+
+test: install  ## the test suite: real terraform, real provider, real moto server, real cdktf CLI
+	$(PY) -m pytest
+
+benchmark: install
+	$(PY) benchmarks/synth_benchmark.py
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[typed,test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
