@@ -463,11 +463,10 @@ class _Builder:
             return
         target = environments.get(environment.uses)
         if target is None:
+            same_account = sorted(e.name for e in environments.values()
+                                  if e.account == environment.account and e.name != environment.name)
             self._problem(block, f"uses refers to unknown environment '{environment.uses}'; environments in account "
-                                 f"'{environment.account.name}': " + ", ".join(sorted(
-                                     e.name for e in environments.values()
-                                     if e.account == environment.account and e.name != environment.name)) or "(none)",
-                          "uses")
+                                 f"'{environment.account.name}': {', '.join(same_account) or '(none)'}", "uses")
         elif target.name == environment.name:
             self._problem(block, f"environment '{environment.name}' uses itself (a cycle)", "uses")
         elif target.account.name != environment.account.name:
