@@ -244,6 +244,7 @@ class _Builder:
                 uses=attrs.get("uses"),
                 ttl=attrs.get("ttl"),
                 branch=attrs.get("branch"),
+                owner=attrs.get("owner"),
                 created=attrs.get("created"),
                 location=Location(block.file, block.line),
             )
@@ -451,8 +452,16 @@ class _Builder:
                                          f"in {environment.kind.value} account '{environment.account.name}'", "ttl")
                 elif not naming.TTL_PATTERN.match(environment.ttl):
                     self._problem(block, f"ttl '{environment.ttl}' must be a number and a unit h, d or w (like 7d)", "ttl")
-            if environment.branch is not None and environment.kind is not AccountKind.DEVELOPMENT:
-                self._problem(block, "branch is only for development environments", "branch")
+            for attribute in ("branch", "owner"):
+                if getattr(environment, attribute) is not None and environment.kind is not AccountKind.DEVELOPMENT:
+                    self._problem(block, f"{attribute} is only for development environments (a developer account's "
+                                         "owner is set on the account)", attribute)
+            if environment.created is not None:
+                try:
+                    naming.parse_timestamp(environment.created)
+                except ValueError:
+                    self._problem(block, f"created '{environment.created}' must be a UTC time like "
+                                         "2026-01-31T12:00:00Z", "created")
 
     def _uses(self, block: RawBlock, environment: Environment, environments: dict[str, Environment]) -> None:
         if environment.uses is None:

@@ -53,7 +53,7 @@ SCHEMA: Mapping[str, BlockSchema] = {
     ),
     "environment": BlockSchema(
         attributes={"account": STRING, "region": STRING, "uses": STRING, "ttl": STRING, "branch": STRING,
-                    "created": STRING},
+                    "owner": STRING, "created": STRING},
         blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA},
     ),
 }

@@ -7,6 +7,7 @@ receives an ``Organization`` can rely on its references being resolved and its n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -116,7 +117,8 @@ class Environment:
     uses: str | None = None
     ttl: str | None = None
     branch: str | None = None
-    created: str | None = None
+    owner: str | None = None
+    created: str | None = None  # UTC, naming.TIMESTAMP_FORMAT; with ttl it sets the expiry
     location: Location = Location("", None)
 
     @property
@@ -127,6 +129,13 @@ class Environment:
     @property
     def state_key(self) -> str:
         return naming.state_key(self.name)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When a short-lived environment may be reaped: created + ttl (None without both)."""
+        if self.ttl is None or self.created is None:
+            return None
+        return naming.parse_timestamp(self.created) + timedelta(hours=naming.ttl_hours(self.ttl))
 
 
 @dataclass(frozen=True)

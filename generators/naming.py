@@ -4,6 +4,7 @@ generated workspaces can never disagree about a name."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 ACCOUNT_ID_PATTERN = re.compile(r"^[0-9]{12}$")
@@ -47,6 +48,17 @@ def ttl_hours(ttl: str) -> int:
     if not match:
         raise ValueError(ttl)
     return int(match.group(1)) * TTL_UNITS_IN_HOURS[match.group(2)]
+
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
 
 
 def output_name(module: str, output: str) -> str:

@@ -111,10 +111,13 @@ def default_tags(organization: Organization, environment: Environment) -> dict[s
         "Organization": organization.name,
         "ManagedBy": TOOL_NAME,
     }
-    if environment.kind is AccountKind.DEVELOPER and environment.account.owner:
-        tags["Owner"] = environment.account.owner
+    owner = environment.owner or (environment.account.owner if environment.kind is AccountKind.DEVELOPER else None)
+    if owner:
+        tags["Owner"] = owner
     if environment.branch:
         tags["Branch"] = environment.branch[: naming.TAG_VALUE_MAX]
+    if environment.expires_at is not None:  # so a manual clean-up or a cost report can find stragglers
+        tags["ExpiresAt"] = naming.format_timestamp(environment.expires_at)
     return tags
 
 

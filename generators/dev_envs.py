@@ -1,0 +1,184 @@
+"""Short-lived development environments: one per feature or hotfix branch, in the shared development
+account, reading the shared infrastructure environment through ``uses``.
+
+This module decides names, writes and removes environment files, and computes expiry; running
+Terraform and deleting state is the runner's and the CLI's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import naming
+from .errors import UsageError
+from .hcl_loader import RawBlock, expression_of, load_directory
+from .models import AccountKind, Environment, Organization
+
+GENERATED_HEADER = "# Development environment written by `python main.py env create`."
+DEFAULT_TTL = "7d"
+_HASH_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class NewEnvironment:
+    name: str
+    path: Path
+    text: str
+    account: str
+    uses: str | None
+    source: str  # the environment whose module layout was copied
+
+
+def sanitize_name(branch: str, max_length: int) -> str:
+    """A valid environment name from a branch name: lowercase ``[a-z0-9-]``, starting with a letter, at
+    most ``max_length`` characters; truncated names end in a short stable hash of the whole branch
+    name, so two long branch names that share a prefix never collide."""
+    name = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"br-{name}".rstrip("-")
+    if len(name) <= max_length:
+        return name
+    digest = hashlib.sha256(branch.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{name[: max_length - _HASH_LENGTH - 1].rstrip('-')}-{digest}"
+
+
+def name_limit(organization: Organization, template: Environment) -> int:
+    """The longest name every module of ``template`` accepts (derived AWS names must fit)."""
+    limits = [c.module.name_prefix_max_length for c in template.modules if c.module.name_prefix_max_length]
+    return min(limits, default=63)
+
+
+def default_template(organization: Organization, account: str | None = None) -> Environment:
+    """The layout new environments copy: an existing API environment (one that `uses` another) of the
+    development account."""
+    candidates = [e for e in organization.environments
+                  if e.kind is AccountKind.DEVELOPMENT and e.uses and (account is None or e.account.name == account)]
+    if not candidates:
+        raise UsageError("no development environment with `uses` to copy the layout from; pass --from ENV")
+    return candidates[0]
+
+
+def plan_create(organization: Organization, environments_dir: Path, *, name: str | None, branch: str | None,
+                template_name: str | None, uses: str | None, ttl: str, owner: str | None,
+                now: datetime) -> NewEnvironment:
+    """Decide everything about a new environment; write nothing."""
+    if template_name is not None:
+        template = _environment(organization, template_name)
+    else:
+        template = default_template(organization)
+    if template.kind is not AccountKind.DEVELOPMENT:
+        raise UsageError(f"'{template.name}' is in {template.kind.value} account '{template.account.name}'; "
+                         "short-lived environments copy a development environment")
+    limit = name_limit(organization, template)
+    if name is None:
+        if branch is None:
+            raise UsageError("give a NAME or --branch BRANCH")
+        name = sanitize_name(branch, limit)
+    if not naming.NAME_PATTERN.match(name) or len(name) > limit:
+        raise UsageError(f"'{name}' is not a valid environment name here: [a-z][a-z0-9-]*, at most {limit} characters "
+                         f"(the modules of '{template.name}' derive AWS names from it)")
+    if any(e.name == name for e in organization.environments):
+        raise UsageError(f"environment '{name}' already exists")
+    path = environments_dir / f"{name}.hcl"
+    if path.exists():
+        raise UsageError(f"{path} already exists")
+    uses = uses if uses is not None else template.uses
+    if uses is not None:
+        target = _environment(organization, uses)
+        if target.account.name != template.account.name or target.uses is not None:
+            raise UsageError(f"--uses must name an infrastructure environment of account '{template.account.name}'")
+    if not naming.TTL_PATTERN.match(ttl):
+        raise UsageError(f"--ttl '{ttl}' must be a number and a unit h, d or w (like 7d)")
+    modules = _raw_modules(environments_dir, template.name)
+    text = render_environment(name=name, account=template.account.name, uses=uses, ttl=ttl, branch=branch,
+                              owner=owner, created=now, modules=modules)
+    return NewEnvironment(name=name, path=path, text=text, account=template.account.name, uses=uses,
+                          source=template.name)
+
+
+def write_new_environment(new: NewEnvironment) -> None:
+    """Create the file; never overwrite one (a concurrent create of the same name loses cleanly)."""
+    with open(new.path, "x", encoding="utf-8") as stream:
+        stream.write(new.text)
+
+
+def render_environment(*, name: str, account: str, uses: str | None, ttl: str, branch: str | None,
+                       owner: str | None, created: datetime, modules: list[RawBlock]) -> str:
+    stamp = naming.format_timestamp(created)
+    lines = [GENERATED_HEADER,
+             f"# Destroy it with `python main.py env destroy {name}` (CI runs that when its pull request closes).",
+             f'environment "{name}" {{', f'  account = "{account}"']
+    if uses:
+        lines.append(f'  uses    = "{uses}"')
+    lines.append(f'  ttl     = "{ttl}"')
+    if branch:
+        lines.append(f"  branch  = {json.dumps(branch)}")
+    if owner:
+        lines.append(f"  owner   = {json.dumps(owner)}")
+    lines.append(f'  created = "{stamp}"')
+    for module in modules:
+        lines += ["", f'  module "{module.label}" {{']
+        for key in ("source", "providers", "inputs"):
+            if key in module.attributes:
+                lines.append(f"    {key} = {_hcl_value(module.attributes[key], 4)}")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def environment_file(environments_dir: Path, name: str) -> Path | None:
+    """The file that defines ``name`` if it defines nothing else (so removing it removes just that)."""
+    blocks, _ = load_directory(environments_dir)
+    files = {b.file for b in blocks if b.kind == "environment" and b.label == name}
+    if not files:
+        return None
+    (file,) = files
+    if any(b.file == file and not (b.kind == "environment" and b.label == name) for b in blocks):
+        raise UsageError(f"{file} defines more than environment '{name}'; remove its block by hand")
+    return Path(file)
+
+
+def remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _environment(organization: Organization, name: str) -> Environment:
+    for environment in organization.environments:
+        if environment.name == name:
+            return environment
+    raise UsageError(f"unknown environment '{name}'; known: {', '.join(e.name for e in organization.environments)}")
+
+
+def _raw_modules(environments_dir: Path, environment: str) -> list[RawBlock]:
+    blocks, _ = load_directory(environments_dir)
+    block = next(b for b in blocks if b.kind == "environment" and b.label == environment)
+    return list(block.children("module"))
+
+
+def _hcl_value(value: Any, indent: int) -> str:
+    """Write a python-hcl2 value back as HCL: bare expressions stay bare, literals are quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        expression = expression_of(value)
+        return expression if expression is not None else json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_hcl_value(v, indent) for v in value) + "]"
+    if isinstance(value, dict) or hasattr(value, "items"):
+        pad = " " * (indent + 2)
+        width = max((len(_hcl_key(k)) for k in value), default=0)
+        body = [f"{pad}{_hcl_key(k).ljust(width)} = {_hcl_value(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + "\n".join(body) + "\n" + " " * indent + "}"
+    raise TypeError(f"cannot write {value!r} as HCL")
+
+
+def _hcl_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key) else json.dumps(key)
