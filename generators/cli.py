@@ -167,6 +167,172 @@ def list_environments(ctx: Context, as_json: bool, outdir: Path) -> None:
     _console().print(table)
 
 
+# -- running Terraform: plan, deploy, destroy (generators/runner.py) ---------------------------------
+
+
+def _terraform_options(command):
+    """Options plan, deploy and destroy share."""
+    for option in reversed((
+        click.option("--jobs", type=click.IntRange(min=1), default=None, show_default="4",
+                     help="Workspaces planned and applied in parallel (init always runs one at a time)."),
+        click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
+                     show_default=DEFAULT_OUT, help="Output folder; synthesized first when it is not up to date."),
+        click.option("--no-extensions", is_flag=True, help="Synthesize without the typed extensions (as synth does)."),
+        click.option("--lock-timeout", type=click.IntRange(min=0), default=None, show_default="60",
+                     help="Seconds to wait for a state lock someone else holds (a lock is never broken)."),
+    )):
+        command = option(command)
+    return command
+
+
+def _approval_options(command):
+    command = click.option("--allow-production", is_flag=True,
+                           help="Allow environments in the production account (their plan is shown and "
+                                "confirmed unless --auto-approve).")(command)
+    return click.option("--auto-approve", is_flag=True, help="Apply the saved plans without asking.")(command)
+
+
+@cli.command("plan")
+@click.argument("environments", nargs=-1)
+@click.option("--all", "all_environments", is_flag=True, help="Every environment.")
+@_terraform_options
+@click.pass_obj
+@error_boundary
+def plan_command(ctx: Context, environments, all_environments, **options) -> None:
+    """Show what Terraform would change in ENVIRONMENTS (or --all)."""
+    _run_terraform(ctx, "plan", environments, all_environments, **options)
+
+
+@cli.command("deploy")
+@click.argument("environments", nargs=-1)
+@click.option("--all", "all_environments", is_flag=True, help="Every environment (production only with "
+                                                                "--allow-production; otherwise it is refused).")
+@_approval_options
+@_terraform_options
+@click.pass_obj
+@error_boundary
+def deploy_command(ctx: Context, environments, all_environments, **options) -> None:
+    """Plan and apply ENVIRONMENTS (or --all); environments that `uses` another go after it."""
+    _run_terraform(ctx, "deploy", environments, all_environments, **options)
+
+
+@cli.command("destroy")
+@click.argument("environments", nargs=-1, required=True)
+@_approval_options
+@_terraform_options
+@click.pass_obj
+@error_boundary
+def destroy_command(ctx: Context, environments, **options) -> None:
+    """Destroy ENVIRONMENTS (by name; there is no --all); users of an environment go before it."""
+    _run_terraform(ctx, "destroy", environments, False, **options)
+
+
+def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, jobs, outdir: Path,
+                   no_extensions: bool, lock_timeout, auto_approve: bool = False,
+                   allow_production: bool = False) -> None:
+    from .progress import (ProgressBoard, confirmation_lines, confirmation_question, plain_line, summary_notes,
+                           summary_table)
+    from .runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, RunRequest, run
+
+    organization = ctx.organization()
+    request = RunRequest(
+        organization=organization, modules_dir=ctx.modules_dir, outdir=outdir, action=action,
+        environments=tuple(names), all_environments=all_environments, jobs=jobs or DEFAULT_JOBS,
+        auto_approve=auto_approve, allow_production=allow_production,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
+        with_extensions=not no_extensions, local_endpoint=_local_endpoint())
+    console = _console()
+    live = None
+    if console.is_terminal:
+        from rich.live import Live
+
+        board = ProgressBoard(list(names) or [e.name for e in organization.environments])
+        live = Live(console=console, get_renderable=board.render, refresh_per_second=4, transient=True)
+        on_event = board.update
+    else:
+        def on_event(event) -> None:
+            line = plain_line(event)
+            if line:
+                console.print(line, markup=False)
+
+    def confirm(confirmation) -> bool:
+        if live:
+            live.stop()  # a prompt under a live display would be redrawn over
+        try:
+            for line in confirmation_lines(confirmation):
+                console.print(line, markup=False)
+            return click.confirm(confirmation_question(confirmation), default=False)
+        except click.exceptions.Abort:  # end of input or Ctrl-C at the prompt: apply nothing, still report
+            console.print()
+            return False
+        finally:
+            if live:
+                live.start()
+
+    if live:
+        live.start()
+    try:
+        report = run(request, on_event, confirm)
+    finally:
+        if live:
+            live.stop()
+    if live and report.synthesis is not None:
+        console.print(f"synthesized {outdir}: {len(report.synthesis.created)} created, "
+                      f"{len(report.synthesis.changed)} changed, {len(report.synthesis.removed)} removed")
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200  # rich assumes 80 off a terminal, which would fold the log paths copied from CI logs
+    console.print(summary_table(report))
+    for note in summary_notes(report):
+        console.print(note, markup=False)
+    if report.failed:
+        raise ToolError(f"{len(report.failed)} of {len(report.results)} workspaces failed: "
+                        f"{', '.join(r.environment for r in report.failed)}; see their terraform.log")
+
+
+@cli.command("bootstrap")
+@click.option("--account-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Seconds to wait for each new account to be created.")
+@click.pass_obj
+@error_boundary
+def bootstrap_command(ctx: Context, account_timeout: float) -> None:
+    """Set up the Organization, accounts, guardrails, state buckets and Terraform roles. Safe to re-run."""
+    from rich.table import Table
+
+    from .bootstrap import BootstrapRequest, Status, bootstrap, invite_command
+
+    report = bootstrap(BootstrapRequest(ctx.organization(), ctx.environments_dir, account_timeout=account_timeout))
+    console = _console()
+    styles = {Status.CREATED: "green", Status.UPDATED: "yellow", Status.PRESENT: "dim", Status.NOT_MEMBER: "cyan",
+              Status.FAILED: "red"}
+    accounts: dict[tuple[str, str | None], list] = {}
+    for row in report.rows:
+        accounts.setdefault((row.account, row.account_id), []).append(row)
+    for (account, account_id), rows in accounts.items():
+        table = Table(title=f"{account} ({account_id or 'no id yet'})", title_justify="left", title_style="bold",
+                      box=None, header_style="bold")
+        for column in ("item", "status", "detail"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            # The invite commands are printed below, unwrapped, so they can be copied.
+            detail = "not a member of the Organization; invite it (below)" if row.status is Status.NOT_MEMBER \
+                else row.detail
+            table.add_row(row.item, f"[{styles[row.status]}]{row.status.value}[/]", detail.replace("[", r"\["))
+        console.print(table)
+    outsiders = report.with_status(Status.NOT_MEMBER)
+    if outsiders:
+        console.print("Invite the accounts that are not members of the Organization, with management credentials:")
+        for row in outsiders:
+            console.print(f"  {invite_command(row.account_id)}", markup=False)
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in Status)
+    if report.changed or report.failed:
+        console.print(f"bootstrap: {counts}")
+    else:
+        console.print(f"Nothing to change: everything is in place ({counts}).")
+    if report.failed:
+        reasons = "; ".join(f"{row.account}: {row.item}: {row.detail}" for row in report.failed)
+        raise ToolError(f"{len(report.failed)} item{'s' if len(report.failed) != 1 else ''} failed: {reasons}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

@@ -1,0 +1,582 @@
+"""Run Terraform in the generated workspaces: plan, deploy and destroy environments.
+
+The runner first brings the generated output up to date (the same pipeline as ``synth``), then runs
+terraform in each selected stack folder:
+
+* ``terraform init`` is serialized (the shared plugin cache is not safe for concurrent installs);
+  plans and applies run in parallel, up to ``jobs`` at a time;
+* deploy and destroy plan into ``plan.tfplan`` and apply exactly that saved plan, so what was shown
+  (and confirmed) is what runs;
+* environments that ``uses`` another run in waves: after it on deploy, before it on destroy; when an
+  environment did not succeed, the ones waiting on it are skipped;
+* one workspace failing never stops the others; each gets a result;
+* without auto-approve, the user is asked after each wave's plans: once per production workspace,
+  showing its whole plan, then once for the rest. Per wave, because a user's plan reads the outputs
+  its infrastructure environment's apply writes, and nothing is applied that was not shown.
+
+Only the CLI prints, prompts or exits: progress goes to an ``on_event`` callback, confirmation to a
+``confirm`` callback, and everything ends in a ``RunReport``. Full Terraform output is appended to
+``terraform.log`` in each stack folder. A held state lock is reported with its holder, never broken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import TOOL_NAME, aws
+from .errors import UsageError
+from .models import AccountKind, Environment, Organization
+from .output import OutputReport
+from .terraform_cli import terraform_binary, terraform_environment
+
+ACTIONS = ("plan", "deploy", "destroy")
+PLAN_FILE = "plan.tfplan"
+LOG_FILE = "terraform.log"
+CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"
+DEFAULT_JOBS = 4
+# Long enough to wait out a colleague's short plan, short enough that a stuck lock is reported soon.
+DEFAULT_LOCK_TIMEOUT = 60
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Process-wide: `terraform init` installs into the shared plugin cache, which is not safe for
+# concurrent writers (https://developer.hashicorp.com/terraform/cli/config/config-file#provider-plugin-cache).
+_INIT_LOCK = threading.Lock()
+
+
+class Result(str, Enum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run: a dependency did not succeed, or the plan was not confirmed
+    REFUSED = "refused"  # not run: a production environment without --allow-production
+
+
+@dataclass(frozen=True)
+class Changes:
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a state lock, as Terraform records it (the ``.tflock`` object or "Lock Info")."""
+
+    id: str
+    operation: str = ""
+    who: str = ""
+    version: str = ""
+    created: str = ""
+    path: str = ""
+
+    def __str__(self) -> str:
+        return f"held by {self.who or 'unknown'} ({self.operation or 'unknown operation'}, since " \
+               f"{self.created or 'unknown'}, lock ID {self.id})"
+
+
+@dataclass(frozen=True)
+class WorkspaceResult:
+    environment: str
+    account: str
+    account_id: str
+    action: str
+    result: Result
+    # Applied changes for deploy/destroy (from "Apply complete!"), planned ones for plan.
+    changes: Changes | None = None
+    duration: float = 0.0  # seconds Terraform ran for this workspace; prompts excluded
+    log_path: Path | None = None
+    message: str = ""
+    lock: LockInfo | None = None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    action: str
+    results: tuple[WorkspaceResult, ...]
+    synthesis: OutputReport | None = None  # None: the output was already up to date
+
+    @property
+    def failed(self) -> tuple[WorkspaceResult, ...]:
+        return tuple(r for r in self.results if r.result is Result.FAILED)
+
+
+@dataclass(frozen=True)
+class PendingPlan:
+    environment: str
+    account: str
+    production: bool
+    changes: Changes
+    plan_text: str | None = None  # `terraform show` of the saved plan; production only
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the confirm callback is asked: apply these saved plans?"""
+
+    action: str
+    plans: tuple[PendingPlan, ...]
+    production: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of one workspace (or of the whole run when ``environment`` is None).
+
+    kind: "step" a step starts; "result" a step's outcome; "output" one line of Terraform's output
+    (for live displays; plain displays skip it: the full output is in the log).
+    """
+
+    environment: str | None
+    step: str
+    message: str = ""
+    kind: str = "step"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    organization: Organization
+    modules_dir: Path
+    outdir: Path
+    action: str
+    environments: tuple[str, ...] = ()
+    all_environments: bool = False
+    jobs: int = DEFAULT_JOBS
+    auto_approve: bool = False
+    allow_production: bool = False
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT
+    with_extensions: bool = True
+    local_endpoint: bool = False
+    cache_dir: Path | None = None  # None: $AWS_ORG_WORKSPACES_CACHE or <project>/.cache/terraform
+
+
+EventCallback = Callable[[Event], None]
+ConfirmCallback = Callable[[Confirmation], bool]
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache" / "terraform"
+
+
+# -- selection and the checks made before anything runs ----------------------------------------------
+
+
+def select_environments(organization: Organization, names: Iterable[str], all_environments: bool,
+                        action: str) -> tuple[Environment, ...]:
+    names = tuple(dict.fromkeys(names))  # keep order, drop repeats
+    known = [e.name for e in organization.environments]
+    if action not in ACTIONS:
+        raise UsageError(f"unknown action '{action}'; one of {', '.join(ACTIONS)}")
+    if all_environments and action == "destroy":
+        raise UsageError("destroy takes environment names, not --all: name each environment to destroy")
+    if all_environments and names:
+        raise UsageError("name environments or pass --all, not both")
+    if all_environments:
+        return organization.environments
+    if not names:
+        raise UsageError(f"name at least one environment or pass --all; known environments: {', '.join(known)}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown environment{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}; "
+                         f"known environments: {', '.join(known)}")
+    return tuple(organization.environment(n) for n in names)
+
+
+def check_request(organization: Organization, selected: tuple[Environment, ...], request: RunRequest) -> None:
+    """Refuse, before anything is synthesized or run, what the command line must not do."""
+    if request.action == "plan":
+        return
+    if not request.all_environments and not request.allow_production:
+        production = [e.name for e in selected if e.kind is AccountKind.PRODUCTION]
+        if production:
+            raise UsageError(f"{', '.join(production)} {'is' if len(production) == 1 else 'are'} in a production "
+                             f"account; {request.action} it only with --allow-production (the plan is shown and "
+                             "confirmed unless --auto-approve)")
+    if request.action == "destroy":
+        chosen = {e.name for e in selected}
+        for environment in selected:
+            remaining = [u.name for u in organization.users_of(environment) if u.name not in chosen]
+            if remaining:
+                raise UsageError(
+                    f"cannot destroy '{environment.name}': still used by {', '.join(remaining)} (uses = "
+                    f"\"{environment.name}\"); destroy {'it' if len(remaining) == 1 else 'them'} first or in the "
+                    "same command")
+
+
+def waves(selected: tuple[Environment, ...], action: str) -> list[tuple[Environment, ...]]:
+    """Groups that run one after another: users after the environment they use on deploy, before it on
+    destroy. Plans only read, so they run as one group. ``uses`` chains are at most one long."""
+    names = {e.name for e in selected}
+    if action == "plan":
+        return [selected] if selected else []
+    providers = tuple(e for e in selected if not (e.uses and e.uses in names))
+    users = tuple(e for e in selected if e.uses and e.uses in names)
+    ordered = [providers, users] if action == "deploy" else [users, providers]
+    return [group for group in ordered if group]
+
+
+def dependencies(environment: Environment, selected: tuple[Environment, ...], action: str) -> tuple[str, ...]:
+    """Selected environments that must succeed before ``environment`` runs."""
+    names = {e.name for e in selected}
+    if action == "deploy":
+        return (environment.uses,) if environment.uses in names else ()
+    if action == "destroy":
+        return tuple(e.name for e in selected if e.uses == environment.name)
+    return ()
+
+
+# -- parsing Terraform's output --------------------------------------------------------------------
+
+_PLAN_LINE = re.compile(r"^Plan: (?:\d+ to import, )?(\d+) to add, (\d+) to change, (\d+) to destroy", re.M)
+_APPLY_LINE = re.compile(r"^(?:Apply|Destroy) complete! Resources: (?:\d+ imported, )?"
+                         r"(?:(\d+) added, (\d+) changed, )?(\d+) destroyed", re.M)
+_NO_CHANGES = re.compile(r"^No changes\.", re.M)
+_ERROR_LINE = re.compile(r"^(?:│ )?Error: (.+)$", re.M)
+_LOCK_ERROR = "Error acquiring the state lock"
+_MISSING_BUCKET = re.compile(r"S3 bucket \"[^\"]+\" does not exist|NoSuchBucket")
+_LOCK_FIELD = re.compile(r"^\s+(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*)$")
+
+
+def parse_plan_summary(output: str) -> Changes | None:
+    """The counts of a plan's "Plan: ..." line, zeros for "No changes.", None when there is neither."""
+    matches = _PLAN_LINE.findall(output)
+    if matches:
+        add, change, destroy = matches[-1]
+        return Changes(int(add), int(change), int(destroy))
+    if _NO_CHANGES.search(output):
+        return Changes()
+    return None
+
+
+def parse_apply_summary(output: str) -> Changes | None:
+    matches = _APPLY_LINE.findall(output)
+    if not matches:
+        return None
+    added, changed, destroyed = matches[-1]
+    return Changes(int(added or 0), int(changed or 0), int(destroyed))
+
+
+def parse_lock_info(output: str) -> LockInfo | None:
+    """The "Lock Info:" block Terraform prints when it cannot acquire the state lock."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() != "Lock Info:":
+            continue
+        fields: dict[str, str] = {}
+        for following in lines[index + 1:]:
+            match = _LOCK_FIELD.match(following)
+            if not match:
+                break
+            fields[match.group(1)] = match.group(2).strip()
+        if fields.get("ID"):
+            return _lock_from_fields(fields)
+    return None
+
+
+def first_error(output: str) -> str | None:
+    match = _ERROR_LINE.search(output)
+    return match.group(1).strip() if match else None
+
+
+def _lock_from_fields(fields: dict[str, str]) -> LockInfo:
+    return LockInfo(id=fields.get("ID", ""), operation=fields.get("Operation", ""), who=fields.get("Who", ""),
+                    version=fields.get("Version", ""), created=fields.get("Created", ""), path=fields.get("Path", ""))
+
+
+def read_state_lock(organization: Organization, environment: Environment) -> LockInfo | None:
+    """The lock object S3-native locking writes next to the state (``<key>.tflock``), read in the
+    environment's own account; None when there is none or it cannot be read. Only ever reads."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = organization.settings.region
+    try:
+        account_session = aws.assume_role_session(aws.session(region), organization.role_arn(environment.account),
+                                                  f"{TOOL_NAME}-lock-{environment.name}", region)
+        body = account_session.client("s3").get_object(
+            Bucket=organization.state_bucket(environment.account), Key=f"{environment.state_key}.tflock")["Body"].read()
+        document = json.loads(body)
+    except (BotoCoreError, ClientError, ValueError):
+        return None
+    if not isinstance(document, dict) or not document.get("ID"):
+        return None
+    return _lock_from_fields({k: str(v) for k, v in document.items()})
+
+
+# -- running terraform in one workspace ------------------------------------------------------------
+
+
+@dataclass
+class _Workspace:
+    """Mutable progress of one workspace while the run is under way; frozen into a WorkspaceResult."""
+
+    environment: Environment
+    stack_dir: Path
+    result: Result | None = None
+    changes: Changes | None = None
+    planned: Changes | None = None
+    has_changes: bool = False
+    plan_text: str | None = None
+    duration: float = 0.0
+    message: str = ""
+    lock: LockInfo | None = None
+    ran: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.environment.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.stack_dir / LOG_FILE
+
+    def finish(self, result: Result, message: str = "", changes: Changes | None = None) -> None:
+        self.result, self.message = result, message
+        if changes is not None:
+            self.changes = changes
+
+    def frozen(self, action: str) -> WorkspaceResult:
+        return WorkspaceResult(
+            environment=self.name, account=self.environment.account.name,
+            account_id=self.environment.account.id or "", action=action, result=self.result or Result.SKIPPED,
+            changes=self.changes, duration=round(self.duration, 1), log_path=self.log_path if self.ran else None,
+            message=self.message, lock=self.lock)
+
+
+@dataclass(frozen=True)
+class _Completed:
+    returncode: int
+    output: str
+
+
+@dataclass
+class _Terraform:
+    binary: str
+    env: dict[str, str]
+    lock_timeout: int
+    action: str
+    emit: EventCallback
+    organization: Organization
+
+    def common(self) -> list[str]:
+        return ["-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}s"]
+
+    def run(self, workspace: _Workspace, step: str, args: list[str]) -> _Completed:
+        """Run one terraform command in the workspace, appending all of its output to the log."""
+        workspace.ran = True
+        command = [self.binary, *args]
+        started = time.monotonic()
+        lines: list[str] = []
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with open(workspace.log_path, "a", encoding="utf-8") as log:
+            log.write(f"\n===== {stamp} {self.action} {workspace.name}: terraform {' '.join(args)} =====\n")
+            log.flush()
+            process = subprocess.Popen(command, cwd=workspace.stack_dir, env=self.env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       encoding="utf-8", errors="replace")
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                log.flush()  # so `tail -f terraform.log` follows a long apply
+                lines.append(line)
+                if line.strip():
+                    self.emit(Event(workspace.name, step, line.rstrip(), kind="output"))
+            returncode = process.wait()
+            log.write(f"===== exit code {returncode} =====\n")
+        workspace.duration += time.monotonic() - started
+        return _Completed(returncode, "".join(lines))
+
+    def fail(self, workspace: _Workspace, step: str, completed: _Completed) -> None:
+        if _LOCK_ERROR in completed.output:
+            # Terraform prints the holder; the lock object is the fallback when it did not.
+            workspace.lock = parse_lock_info(completed.output) or read_state_lock(self.organization,
+                                                                                  workspace.environment)
+            held = str(workspace.lock) if workspace.lock else "held by an unknown holder"
+            message = f"state is locked, {held}; it was not broken: wait for that run to finish, or, once sure it " \
+                      "is dead, release it yourself with `terraform force-unlock`"
+        else:
+            message = first_error(completed.output) or f"terraform {step} exited with code {completed.returncode}"
+            if _MISSING_BUCKET.search(completed.output):
+                message += " (state buckets are created by `python main.py bootstrap`)"
+        workspace.finish(Result.FAILED, f"{step}: {message}")
+        self.emit(Event(workspace.name, step, f"failed: {message}", kind="result"))
+
+    def prepare(self, workspace: _Workspace, show_plan: bool) -> None:
+        """init, then plan (into plan.tfplan for deploy and destroy)."""
+        if not (workspace.stack_dir / "cdk.tf.json").is_file():
+            workspace.finish(Result.FAILED, f"no generated workspace in {workspace.stack_dir}")
+            return
+        with _INIT_LOCK:
+            self.emit(Event(workspace.name, "init"))
+            completed = self.run(workspace, "init", ["init", *self.common()])
+        if completed.returncode != 0:
+            self.fail(workspace, "init", completed)
+            return
+        self.emit(Event(workspace.name, "plan"))
+        args = ["plan", *self.common(), "-detailed-exitcode"]
+        if self.action == "destroy":
+            args.append("-destroy")
+        if self.action != "plan":
+            (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)  # never apply an older plan by mistake
+            args.append(f"-out={PLAN_FILE}")
+        completed = self.run(workspace, "plan", args)
+        if completed.returncode not in (0, 2):  # -detailed-exitcode: 0 no changes, 2 changes, 1 error
+            self.fail(workspace, "plan", completed)
+            return
+        workspace.has_changes = completed.returncode == 2
+        workspace.planned = parse_plan_summary(completed.output) or Changes()
+        outputs_only = workspace.has_changes and workspace.planned == Changes()
+        summary = "only output changes" if outputs_only else str(workspace.planned) if workspace.has_changes \
+            else "no changes"
+        self.emit(Event(workspace.name, "plan", summary, kind="result"))
+        if self.action == "plan":
+            workspace.finish(Result.OK, "only output changes" if outputs_only else "", workspace.planned)
+        elif not workspace.has_changes:
+            workspace.finish(Result.OK, "no changes", Changes())
+            (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)
+        elif show_plan:
+            shown = self.run(workspace, "show", ["show", "-no-color", PLAN_FILE])
+            workspace.plan_text = shown.output if shown.returncode == 0 else None
+
+    def apply(self, workspace: _Workspace) -> None:
+        self.emit(Event(workspace.name, "apply"))
+        try:
+            completed = self.run(workspace, "apply", ["apply", *self.common(), PLAN_FILE])
+        finally:
+            # Applied or not, a saved plan is stale now (and may hold sensitive values).
+            (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)
+        if completed.returncode != 0:
+            self.fail(workspace, "apply", completed)
+            return
+        changes = parse_apply_summary(completed.output) or workspace.planned
+        workspace.finish(Result.OK, "", changes)
+        self.emit(Event(workspace.name, "apply", _done(changes), kind="result"))
+
+
+def _done(changes: Changes | None) -> str:
+    if changes is None:
+        return "no summary"
+    return f"{changes.add} added, {changes.change} changed, {changes.destroy} destroyed"
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def ensure_synthesized(request: RunRequest) -> OutputReport | None:
+    """Run the `synth` pipeline, writing only when the output is not up to date."""
+    from .output import write_output
+    from .synth import SynthRequest, plan_synthesis
+
+    plan = plan_synthesis(SynthRequest(request.organization, request.modules_dir, request.outdir,
+                                       with_extensions=request.with_extensions,
+                                       local_endpoint=request.local_endpoint))
+    return None if plan.up_to_date else write_output(plan)
+
+
+def run(request: RunRequest, on_event: EventCallback | None = None,
+        confirm: ConfirmCallback | None = None) -> RunReport:
+    """Plan, deploy or destroy the requested environments; see the module docstring."""
+    from .synth import stack_dir
+
+    emit = on_event or (lambda event: None)
+    organization = request.organization
+    selected = select_environments(organization, request.environments, request.all_environments, request.action)
+    check_request(organization, selected, request)
+    if request.action != "plan" and not request.auto_approve and confirm is None:
+        raise UsageError(f"{request.action} asks before applying; pass --auto-approve when nobody can answer")
+    if request.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    binary = terraform_binary()
+
+    emit(Event(None, "synth", "checking the generated workspaces"))
+    synthesis = ensure_synthesized(request)
+    emit(Event(None, "synth", "generated workspaces are up to date" if synthesis is None else
+               f"synthesized: {len(synthesis.created)} created, {len(synthesis.changed)} changed, "
+               f"{len(synthesis.removed)} removed", kind="result"))
+
+    cache_dir = request.cache_dir or default_cache_dir()
+    terraform = _Terraform(binary=binary, env=terraform_environment(cache_dir), lock_timeout=request.lock_timeout,
+                           action=request.action, emit=emit, organization=organization)
+    workspaces = {e.name: _Workspace(e, stack_dir(request.outdir, e).resolve()) for e in selected}
+
+    if request.action != "plan" and not request.allow_production:
+        for environment in selected:  # only reached with --all: named ones were refused up front
+            if environment.kind is AccountKind.PRODUCTION:
+                workspaces[environment.name].finish(
+                    Result.REFUSED, f"production account: {request.action} it with --allow-production")
+                emit(Event(environment.name, request.action, "refused: needs --allow-production", kind="result"))
+
+    with ThreadPoolExecutor(max_workers=request.jobs, thread_name_prefix="terraform") as pool:
+        for group in waves(selected, request.action):
+            ready = []
+            for environment in group:
+                workspace = workspaces[environment.name]
+                if workspace.result is not None:
+                    continue
+                blocking = [d for d in dependencies(environment, selected, request.action)
+                            if workspaces[d].result is not Result.OK]
+                if blocking:
+                    reason = ", ".join(f"{d} {(workspaces[d].result or Result.SKIPPED).value}" for d in blocking)
+                    workspace.finish(Result.SKIPPED, reason)
+                    emit(Event(workspace.name, request.action, f"skipped: {reason}", kind="result"))
+                    continue
+                ready.append(workspace)
+            show = not request.auto_approve
+            _parallel(pool, ready, lambda w: terraform.prepare(w, show and w.environment.kind is AccountKind.PRODUCTION))
+            if request.action == "plan":
+                continue
+            pending = [w for w in ready if w.result is None]
+            approved = pending if request.auto_approve else _confirmed(pending, request.action, confirm, emit)
+            _parallel(pool, approved, terraform.apply)
+
+    results = tuple(workspaces[e.name].frozen(request.action) for e in selected)
+    return RunReport(action=request.action, results=results, synthesis=synthesis)
+
+
+def _confirmed(pending: list[_Workspace], action: str, confirm: ConfirmCallback,
+               emit: EventCallback) -> list[_Workspace]:
+    """Ask once per production workspace (showing its plan), then once for all the others."""
+    approved: list[_Workspace] = []
+    production = [w for w in pending if w.environment.kind is AccountKind.PRODUCTION]
+    others = [w for w in pending if w.environment.kind is not AccountKind.PRODUCTION]
+    batches = [([w], True) for w in production] + ([(others, False)] if others else [])
+    for batch, is_production in batches:
+        plans = tuple(PendingPlan(w.name, w.environment.account.name, is_production, w.planned or Changes(),
+                                  w.plan_text) for w in batch)
+        if confirm(Confirmation(action, plans, is_production)):
+            approved += batch
+            continue
+        for workspace in batch:
+            (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)
+            workspace.finish(Result.SKIPPED, "not confirmed")
+            emit(Event(workspace.name, action, "skipped: not confirmed", kind="result"))
+    return approved
+
+
+def _parallel(pool: ThreadPoolExecutor, workspaces: list[_Workspace], step: Callable[[_Workspace], None]) -> None:
+    def guarded(workspace: _Workspace) -> None:
+        try:
+            step(workspace)
+        except Exception as exc:  # one workspace's surprise must not take the others down
+            workspace.finish(Result.FAILED, f"{type(exc).__name__}: {exc}")
+
+    futures = [pool.submit(guarded, w) for w in workspaces]
+    try:
+        wait(futures)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()  # queued ones never start; running terraforms got the same SIGINT and stop
+        raise
+
