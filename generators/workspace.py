@@ -20,6 +20,10 @@ from . import TOOL_NAME, naming
 from .models import AccountKind, Environment, Organization
 
 USES_DATA_SOURCE = "uses"
+# Every role this workspace assumes is named by this variable: the deploy role by default, the
+# read-only plan role for pull-request plans (`-var role_name=...`, and the backend's role through
+# `-backend-config`, since a backend cannot read variables).
+ROLE_VARIABLE = "role_name"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def build_workspace(organization: Organization, environment: Environment,
         providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account.id, options))
 
     sections: dict[str, Any] = {
+        "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role)},
         "terraform": {
             "required_version": naming.REQUIRED_TERRAFORM_VERSION,
             "required_providers": {"aws": {"source": "hashicorp/aws", "version": settings.aws_provider_version}},
@@ -75,7 +80,8 @@ def build_workspace(organization: Organization, environment: Environment,
             "bucket": state_bucket,
             "key": naming.state_key(environment.uses),
             "region": settings.region,
-            "assume_role": {"role_arn": deploy_role, "session_name": _session_name(environment.name)},
+            "assume_role": {"role_arn": _role_arn_expression(account.id),
+                            "session_name": _session_name(environment.name)},
         }
         if options.local_endpoint:
             used_config["use_path_style"] = True
@@ -130,7 +136,7 @@ def _provider(organization: Organization, environment: Environment, alias: str |
         "region": region,
         "allowed_account_ids": [account_id],
         "assume_role": [{
-            "role_arn": naming.role_arn(account_id, organization.settings.deploy_role),
+            "role_arn": _role_arn_expression(account_id),
             "session_name": _session_name(environment.name),
         }],
         "default_tags": [{"tags": default_tags(organization, environment)}],
@@ -138,6 +144,23 @@ def _provider(organization: Organization, environment: Environment, alias: str |
     if options.local_endpoint:
         provider["s3_use_path_style"] = True
     return provider
+
+
+def _role_variable(deploy_role: str, plan_role: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "default": deploy_role,
+        "description": f"Role assumed in every account of this workspace: {deploy_role} to apply, "
+                       f"{plan_role} (read-only) for pull-request plans.",
+        "validation": [{
+            "condition": f"${{contains([\"{deploy_role}\", \"{plan_role}\"], var.{ROLE_VARIABLE})}}",
+            "error_message": f"{ROLE_VARIABLE} must be {deploy_role} or {plan_role}.",
+        }],
+    }
+
+
+def _role_arn_expression(account_id: str | None) -> str:
+    return naming.role_arn(account_id, f"${{var.{ROLE_VARIABLE}}}")
 
 
 def _session_name(environment: str) -> str:

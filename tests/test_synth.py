@@ -61,7 +61,10 @@ def test_workspace_is_isolated_in_its_own_account(example_out, environment):
 
     (provider,) = stack["provider"]["aws"]
     assert provider["allowed_account_ids"] == [account_id]
-    assert provider["assume_role"][0]["role_arn"] == deploy_role
+    # the provider's role is chosen per run (deploy by default, plan for pull-request plans)
+    assert provider["assume_role"][0]["role_arn"] == f"arn:aws:iam::{account_id}:role/${{var.role_name}}"
+    assert stack["variable"]["role_name"]["default"] == "TerraformDeploy"
+    assert "TerraformPlan" in stack["variable"]["role_name"]["validation"][0]["condition"]
     tags = provider["default_tags"][0]["tags"]
     assert tags["Environment"] == environment and tags["ManagedBy"] == "aws-org-workspaces"
     assert tags["AccountKind"] in {"production", "staging", "development", "developer"}
