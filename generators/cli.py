@@ -35,7 +35,9 @@ class Context:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # tables piped to a file or a CI log get room instead of rich's 80-column default
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=None if stream.isatty() else 160)
 
 
 def error_boundary(command):
@@ -344,3 +346,8 @@ def main() -> None:
         sys.exit(EXIT_INVALID)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+# Command groups that live in their own CLI modules; imported last so they can use `cli` and
+# `error_boundary` from this module.
+from . import cli_review  # noqa: E402,F401
