@@ -197,12 +197,78 @@ def _approval_options(command):
 @cli.command("plan")
 @click.argument("environments", nargs=-1)
 @click.option("--all", "all_environments", is_flag=True, help="Every environment.")
+@click.option("--role", type=click.Choice(["plan", "deploy"]), default="plan", show_default=True,
+              help="plan: the read-only plan role, for the state backend too (pull requests); deploy: the deploy "
+                   "role.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write the review for machines to FILE.")
+@click.option("--markdown", "markdown_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write the review as a pull-request comment to FILE (kept under GitHub's 65,536 characters by "
+                   "shortening the details, never the danger section).")
+@click.option("--fail-on-danger", is_flag=True,
+              help="Exit 3 when a stateful resource would be destroyed or replaced.")
 @_terraform_options
 @click.pass_obj
 @error_boundary
-def plan_command(ctx: Context, environments, all_environments, **options) -> None:
-    """Show what Terraform would change in ENVIRONMENTS (or --all)."""
-    _run_terraform(ctx, "plan", environments, all_environments, **options)
+def plan_command(ctx: Context, environments, all_environments, role: str, json_file: Path | None,
+                 markdown_file: Path | None, fail_on_danger: bool, **options) -> None:
+    """Plan ENVIRONMENTS (or --all) and review the plans for a pull request.
+
+    Each plan is saved (plan.tfplan, rendered into plan.json in the stack folder) and reviewed: changes
+    per environment grouped by account; danger flags for destroyed or replaced stateful resources
+    (critical in production and staging, warning elsewhere); a notice for any other production change;
+    state left in a state bucket by an environment that is no longer defined (orphans). The review never
+    contains a resource's or output's value, so sensitive values stay out of it.
+
+    \b
+    Exit codes:
+      0  every plan succeeded (with --fail-on-danger: and no danger flag)
+      1  a plan failed; the others still ran and are in the review (this wins over 3)
+      2  invalid configuration or usage
+      3  --fail-on-danger and a danger flag was raised (notices do not count)
+    """
+    from .errors import DangerError
+
+    reviewed = []
+
+    def review_report(organization, report, console) -> None:
+        from .progress import review_lines
+        from .review import build_review, render_json, render_markdown
+
+        review = build_review(organization, report)
+        reviewed.append(review)
+        for line in review_lines(review):
+            console.print(line, markup=False)
+        if json_file is not None:
+            _write_review(json_file, render_json(review))
+            console.print(f"review (JSON) written to {json_file}", markup=False)
+        if markdown_file is not None:
+            _write_review(markdown_file, render_markdown(review))
+            console.print(f"review (markdown) written to {markdown_file}", markup=False)
+
+    _run_terraform(ctx, "plan", environments, all_environments, role=role, on_report=review_report, **options)
+    if fail_on_danger and reviewed and reviewed[0].has_danger:
+        count = len(reviewed[0].dangers)
+        raise DangerError(f"{count} danger flag{'s' if count != 1 else ''}: a stateful resource would be destroyed "
+                          "or replaced (--fail-on-danger)")
+
+
+def _write_review(path: Path, text: str) -> None:
+    """Whole or not at all: CI posts this file, so it must never see a half-written one."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ToolError(f"cannot write {path}: {exc}") from exc
 
 
 @cli.command("deploy")
@@ -231,7 +297,9 @@ def destroy_command(ctx: Context, environments, **options) -> None:
 
 def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, jobs, outdir: Path,
                    no_extensions: bool, lock_timeout, auto_approve: bool = False,
-                   allow_production: bool = False) -> None:
+                   allow_production: bool = False, role: str = "deploy", on_report=None) -> None:
+    """Run the action and print its summary; ``on_report(organization, report, console)`` runs before a
+    failure is raised, so the plan review is written even when some plans failed."""
     from .progress import (ProgressBoard, confirmation_lines, confirmation_question, plain_line, summary_notes,
                            summary_table)
     from .runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, RunRequest, run
@@ -242,7 +310,7 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
         environments=tuple(names), all_environments=all_environments, jobs=jobs or DEFAULT_JOBS,
         auto_approve=auto_approve, allow_production=allow_production,
         lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
-        with_extensions=not no_extensions, local_endpoint=_local_endpoint())
+        with_extensions=not no_extensions, local_endpoint=_local_endpoint(), role=role)
     console = _console()
     live = None
     if console.is_terminal:
@@ -286,6 +354,8 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
     console.print(summary_table(report))
     for note in summary_notes(report):
         console.print(note, markup=False)
+    if on_report is not None:
+        on_report(organization, report, console)
     if report.failed:
         raise ToolError(f"{len(report.failed)} of {len(report.results)} workspaces failed: "
                         f"{', '.join(r.environment for r in report.failed)}; see their terraform.log")
@@ -350,4 +420,4 @@ def main() -> None:
 
 # Command groups that live in their own CLI modules; imported last so they can use `cli` and
 # `error_boundary` from this module.
-from . import cli_review  # noqa: E402,F401
+from . import cli_envs, cli_review  # noqa: E402,F401
