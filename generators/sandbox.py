@@ -8,6 +8,7 @@ bucket policies and most trust conditions.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -30,6 +31,33 @@ class Sandbox:
                 "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
 
 
+def correct_conditional_denies() -> None:
+    """Make moto treat a Deny statement whose condition keys it has no values for as not applying.
+
+    moto (5.2) passes no condition values (aws:SecureTransport, ...) when it checks a bucket policy,
+    and counts a condition it cannot evaluate as met, so a conditional Deny denies every request.
+    So the TLS-only policy that bootstrap puts on every state bucket would refuse Terraform's own state
+    writes in the sandbox. The policy documents themselves are checked by the tests. Idempotent.
+    """
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    if getattr(IAMPolicyStatement.is_action_permitted, "_conditional_deny_corrected", False):
+        return
+    original = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+        result = original(self, action, resource, principal, incoming_condition_values)
+        condition = self._statement.get("Condition") or {}
+        keys = {key for operands in condition.values() for key in operands}
+        if (result is PermissionResult.DENIED and self._statement.get("Effect") == "Deny" and keys
+                and not keys <= set(incoming_condition_values or {})):
+            return PermissionResult.NEUTRAL
+        return result
+
+    is_action_permitted._conditional_deny_corrected = True
+    IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -44,6 +72,8 @@ def running_sandbox(region: str, keep: bool = False) -> Iterator[Sandbox]:
     """
     from moto.server import ThreadedMotoServer
 
+    correct_conditional_denies()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
