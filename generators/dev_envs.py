@@ -118,9 +118,9 @@ def render_environment(*, name: str, account: str, uses: str | None, ttl: str, b
         lines.append(f'  uses    = "{uses}"')
     lines.append(f'  ttl     = "{ttl}"')
     if branch:
-        lines.append(f"  branch  = {json.dumps(branch)}")
+        lines.append(f"  branch  = {_hcl_string(branch)}")
     if owner:
-        lines.append(f"  owner   = {json.dumps(owner)}")
+        lines.append(f"  owner   = {_hcl_string(owner)}")
     lines.append(f'  created = "{stamp}"')
     for module in modules:
         lines += ["", f'  module "{module.label}" {{']
@@ -169,7 +169,7 @@ def _hcl_value(value: Any, indent: int) -> str:
         return str(value)
     if isinstance(value, str):
         expression = expression_of(value)
-        return expression if expression is not None else json.dumps(value)
+        return expression if expression is not None else _hcl_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_hcl_value(v, indent) for v in value) + "]"
     if isinstance(value, dict) or hasattr(value, "items"):
@@ -180,5 +180,61 @@ def _hcl_value(value: Any, indent: int) -> str:
     raise TypeError(f"cannot write {value!r} as HCL")
 
 
+def _hcl_string(text: str) -> str:
+    # ${ and %{ start templates in HCL strings; a branch name must stay literal
+    return json.dumps(text, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+
+
 def _hcl_key(key: str) -> str:
     return key if re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key) else json.dumps(key)
+
+
+# -- state of short-lived environments ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateObjects:
+    exists: bool
+    last_modified: datetime | None
+
+
+def _state_client(organization: Organization, environment: Environment):
+    from . import aws
+
+    session = aws.assume_role_session(aws.session(organization.settings.region),
+                                      organization.role_arn(environment.account), f"env-{environment.name}",
+                                      region=organization.settings.region)
+    from botocore.config import Config
+
+    # short timeouts: `env list` must stay usable when AWS is unreachable
+    return session.client("s3", config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2}))
+
+
+def read_state(organization: Organization, environment: Environment) -> StateObjects:
+    """Whether the environment's state object exists, and when it was last written (its last deploy)."""
+    from botocore.exceptions import ClientError
+
+    client = _state_client(organization, environment)
+    try:
+        head = client.head_object(Bucket=organization.state_bucket(environment.account), Key=environment.state_key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return StateObjects(False, None)
+        raise
+    return StateObjects(True, head["LastModified"])
+
+
+def delete_state(organization: Organization, environment: Environment) -> int:
+    """Delete every version of the environment's state and lock objects (the bucket is versioned, and a
+    delete marker alone would leave the state behind). Returns how many versions were deleted."""
+    client = _state_client(organization, environment)
+    bucket = organization.state_bucket(environment.account)
+    deleted = 0
+    for key in (environment.state_key, f"{environment.state_key}.tflock"):
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
+            for version in versions:
+                client.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+                deleted += 1
+    return deleted

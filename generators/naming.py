@@ -61,6 +61,14 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
 
 
+_TAG_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
+
+
+def tag_value(text: str) -> str:
+    """A tag value AWS accepts: letters, digits, spaces and _ . : / = + - @, at most 256 characters."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX]
+
+
 def output_name(module: str, output: str) -> str:
     """Root output exposing a module output; also what `uses` reads from the used environment's state."""
     return f"{module}_{output}".replace("-", "_")

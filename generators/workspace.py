@@ -119,9 +119,9 @@ def default_tags(organization: Organization, environment: Environment) -> dict[s
     }
     owner = environment.owner or (environment.account.owner if environment.kind is AccountKind.DEVELOPER else None)
     if owner:
-        tags["Owner"] = owner
+        tags["Owner"] = naming.tag_value(owner)
     if environment.branch:
-        tags["Branch"] = environment.branch[: naming.TAG_VALUE_MAX]
+        tags["Branch"] = naming.tag_value(environment.branch)
     if environment.expires_at is not None:  # so a manual clean-up or a cost report can find stragglers
         tags["ExpiresAt"] = naming.format_timestamp(environment.expires_at)
     return tags
