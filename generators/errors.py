@@ -7,6 +7,9 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_FAILURE = 1  # a runtime failure: Terraform failed, AWS refused, a file could not be written
 EXIT_INVALID = 2  # invalid configuration or usage; nothing was changed
+# `plan --fail-on-danger`: every plan succeeded, but one destroys or replaces a stateful resource. Its
+# own code, so CI can tell "needs a careful human review" from "broken".
+EXIT_DANGER = 3
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +45,12 @@ class UsageError(ToolError):
     """The command line asks for something that cannot be done (an unknown environment, say)."""
 
     exit_code = EXIT_INVALID
+
+
+class DangerError(ToolError):
+    """Plans succeeded, but the review raised a danger flag and the command was asked to fail on it."""
+
+    exit_code = EXIT_DANGER
 
 
 class GeneratedFileConflict(ToolError):

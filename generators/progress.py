@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .runner import Confirmation, Event, Result, RunReport
+
+if TYPE_CHECKING:
+    from .review import Review
 
 RESULT_STYLES = {Result.OK: "green", Result.FAILED: "red", Result.SKIPPED: "yellow", Result.REFUSED: "magenta"}
 _LAST_LINE_WIDTH = 90
@@ -67,7 +71,8 @@ class ProgressBoard:
 def summary_table(report: RunReport):
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold", title=f"{report.action} summary", title_justify="left")
+    title = f"{report.action} summary" + (f" (role {report.role})" if report.role else "")
+    table = Table(box=None, header_style="bold", title=title, title_justify="left")
     for column in ("environment", "account", "action", "result"):
         table.add_column(column)
     for column in ("add", "change", "destroy", "duration"):
@@ -87,6 +92,24 @@ def summary_notes(report: RunReport) -> list[str]:
     """Why each workspace that did not simply succeed ended as it did."""
     return [f"{r.environment}: {r.result.value}: {r.message}" for r in report.results
             if r.message and (r.result is not Result.OK or r.message != "no changes")]
+
+
+def review_lines(review: Review) -> list[str]:
+    """The plan review on a terminal: headline, every flag (danger first), orphans, unsearched accounts."""
+    lines = [f"review: {review.headline}"]
+    for flag in review.flags:
+        what = f"{flag.action} {flag.address}" if flag.address else flag.reason
+        why = f" ({flag.reason})" if flag.address else ""
+        lines.append(f"  {flag.severity.value.upper()}  {flag.environment} [{flag.account} {flag.account_id}]: "
+                     f"{what}{why}")
+    for orphan in review.orphans:
+        count = "unknown resources" if orphan.resources < 0 else \
+            f"{orphan.resources} resource{'s' if orphan.resources != 1 else ''}"
+        lines.append(f"  ORPHAN  {orphan.environment} [{orphan.account} {orphan.account_id}]: {count} in "
+                     f"s3://{orphan.bucket}/{orphan.key}, environment no longer defined")
+    for problem in review.scan_problems:
+        lines.append(f"  NOT SEARCHED for orphaned state: {problem.account} {problem.account_id}: {problem.message}")
+    return lines
 
 
 def confirmation_lines(confirmation: Confirmation) -> list[str]:

@@ -6,7 +6,13 @@ terraform in each selected stack folder:
 * ``terraform init`` is serialized (the shared plugin cache is not safe for concurrent installs);
   plans and applies run in parallel, up to ``jobs`` at a time;
 * deploy and destroy plan into ``plan.tfplan`` and apply exactly that saved plan, so what was shown
-  (and confirmed) is what runs;
+  (and confirmed) is what runs; plan saves ``plan.tfplan`` too and renders it into ``plan.json``
+  (``terraform show -json``) for the pull-request review (generators/review.py);
+* every role the workspace assumes is the deploy role, or for plans the read-only plan role: then the
+  backend is initialized with the plan role (``-backend-config``) and ``role_name`` names it for the
+  providers and remote state. ``init`` always runs with ``-reconfigure``, because Terraform keeps a
+  ``-backend-config`` override through later plain inits: without it a deploy after a plan-role plan
+  would still reach its state through the plan role;
 * environments that ``uses`` another run in waves: after it on deploy, before it on destroy; when an
   environment did not succeed, the ones waiting on it are skipped;
 * one workspace failing never stops the others; each gets a result;
@@ -39,9 +45,12 @@ from .errors import UsageError
 from .models import AccountKind, Environment, Organization
 from .output import OutputReport
 from .terraform_cli import terraform_binary, terraform_environment
+from .workspace import ROLE_VARIABLE
 
 ACTIONS = ("plan", "deploy", "destroy")
+ROLES = ("deploy", "plan")  # the organization's deploy_role and plan_role
 PLAN_FILE = "plan.tfplan"
+PLAN_JSON = "plan.json"  # `terraform show -json` of a plan's PLAN_FILE; holds sensitive values, like it
 LOG_FILE = "terraform.log"
 CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"
 DEFAULT_JOBS = 4
@@ -100,6 +109,8 @@ class WorkspaceResult:
     log_path: Path | None = None
     message: str = ""
     lock: LockInfo | None = None
+    role: str = ""  # the IAM role name every assume-role of this workspace used
+    plan_json: Path | None = None  # plan only: the rendered saved plan, when the plan succeeded
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class RunReport:
     action: str
     results: tuple[WorkspaceResult, ...]
     synthesis: OutputReport | None = None  # None: the output was already up to date
+    role: str = ""  # the IAM role name the workspaces ran with
 
     @property
     def failed(self) -> tuple[WorkspaceResult, ...]:
@@ -160,10 +172,18 @@ class RunRequest:
     with_extensions: bool = True
     local_endpoint: bool = False
     cache_dir: Path | None = None  # None: $AWS_ORG_WORKSPACES_CACHE or <project>/.cache/terraform
+    role: str = "deploy"  # one of ROLES; "plan" (read-only) only for the plan action
 
 
 EventCallback = Callable[[Event], None]
 ConfirmCallback = Callable[[Confirmation], bool]
+
+
+def resolve_role(organization: Organization, role: str) -> str:
+    """The IAM role name behind one of ROLES."""
+    if role not in ROLES:
+        raise UsageError(f"unknown role '{role}'; one of {', '.join(ROLES)}")
+    return organization.settings.plan_role if role == "plan" else organization.settings.deploy_role
 
 
 def default_cache_dir() -> Path:
@@ -197,8 +217,11 @@ def select_environments(organization: Organization, names: Iterable[str], all_en
 
 def check_request(organization: Organization, selected: tuple[Environment, ...], request: RunRequest) -> None:
     """Refuse, before anything is synthesized or run, what the command line must not do."""
+    resolve_role(organization, request.role)
     if request.action == "plan":
         return
+    if request.role == "plan":
+        raise UsageError(f"the plan role is read-only: {request.action} runs with the deploy role")
     if not request.all_environments and not request.allow_production:
         production = [e.name for e in selected if e.kind is AccountKind.PRODUCTION]
         if production:
@@ -296,14 +319,17 @@ def _lock_from_fields(fields: dict[str, str]) -> LockInfo:
                     version=fields.get("Version", ""), created=fields.get("Created", ""), path=fields.get("Path", ""))
 
 
-def read_state_lock(organization: Organization, environment: Environment) -> LockInfo | None:
+def read_state_lock(organization: Organization, environment: Environment,
+                    role: str | None = None) -> LockInfo | None:
     """The lock object S3-native locking writes next to the state (``<key>.tflock``), read in the
-    environment's own account; None when there is none or it cannot be read. Only ever reads."""
+    environment's own account through ``role`` (a role name; default the deploy role); None when there
+    is none or it cannot be read. Only ever reads."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     region = organization.settings.region
     try:
-        account_session = aws.assume_role_session(aws.session(region), organization.role_arn(environment.account),
+        account_session = aws.assume_role_session(aws.session(region),
+                                                  organization.role_arn(environment.account, role),
                                                   f"{TOOL_NAME}-lock-{environment.name}", region)
         body = account_session.client("s3").get_object(
             Bucket=organization.state_bucket(environment.account), Key=f"{environment.state_key}.tflock")["Body"].read()
@@ -333,6 +359,7 @@ class _Workspace:
     message: str = ""
     lock: LockInfo | None = None
     ran: bool = False
+    plan_json: Path | None = None
 
     @property
     def name(self) -> str:
@@ -347,12 +374,13 @@ class _Workspace:
         if changes is not None:
             self.changes = changes
 
-    def frozen(self, action: str) -> WorkspaceResult:
+    def frozen(self, action: str, role: str) -> WorkspaceResult:
         return WorkspaceResult(
             environment=self.name, account=self.environment.account.name,
             account_id=self.environment.account.id or "", action=action, result=self.result or Result.SKIPPED,
             changes=self.changes, duration=round(self.duration, 1), log_path=self.log_path if self.ran else None,
-            message=self.message, lock=self.lock)
+            message=self.message, lock=self.lock, role=role,
+            plan_json=self.plan_json if self.result is Result.OK else None)
 
 
 @dataclass(frozen=True)
@@ -369,9 +397,52 @@ class _Terraform:
     action: str
     emit: EventCallback
     organization: Organization
+    role: str = "deploy"  # one of ROLES
+
+    @property
+    def role_name(self) -> str:
+        return resolve_role(self.organization, self.role)
 
     def common(self) -> list[str]:
         return ["-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}s"]
+
+    def init_args(self, workspace: _Workspace) -> list[str]:
+        # -reconfigure: see the module docstring; it never migrates state, it only re-reads the configuration.
+        args = ["init", *self.common(), "-reconfigure"]
+        if self.role != "deploy":
+            # The backend cannot read var.role_name, so its assume_role is replaced as a whole.
+            session = _backend_session_name(workspace.stack_dir) or f"{TOOL_NAME}-{workspace.name}"[:64]
+            role_arn = self.organization.role_arn(workspace.environment.account, self.role_name)
+            args.append(f"-backend-config=assume_role={{role_arn={json.dumps(role_arn)},"
+                        f"session_name={json.dumps(session)}}}")
+        return args
+
+    def capture(self, workspace: _Workspace, args: list[str], destination: Path) -> _Completed:
+        """Run one terraform command with its stdout written to ``destination`` (replaced only on success)
+        and its stderr to the log: for machine output (``show -json``), which holds sensitive values the
+        log must not."""
+        workspace.ran = True
+        started = time.monotonic()
+        partial = destination.with_name(destination.name + ".partial")
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with open(workspace.log_path, "a", encoding="utf-8") as log:
+            log.write(f"\n===== {stamp} {self.action} {workspace.name}: terraform {' '.join(args)} "
+                      f"(output in {destination.name}) =====\n")
+            log.flush()
+            # Owner-only: the rendered plan holds the plan's sensitive values in clear text.
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "wb") as out:
+                completed = subprocess.run([self.binary, *args], cwd=workspace.stack_dir, env=self.env,
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
+            errors = completed.stderr.decode("utf-8", errors="replace")
+            log.write(errors)
+            log.write(f"===== exit code {completed.returncode} =====\n")
+        workspace.duration += time.monotonic() - started
+        if completed.returncode == 0:
+            os.replace(partial, destination)
+        else:
+            partial.unlink(missing_ok=True)
+        return _Completed(completed.returncode, errors)
 
     def run(self, workspace: _Workspace, step: str, args: list[str]) -> _Completed:
         """Run one terraform command in the workspace, appending all of its output to the log."""
@@ -401,8 +472,8 @@ class _Terraform:
     def fail(self, workspace: _Workspace, step: str, completed: _Completed) -> None:
         if _LOCK_ERROR in completed.output:
             # Terraform prints the holder; the lock object is the fallback when it did not.
-            workspace.lock = parse_lock_info(completed.output) or read_state_lock(self.organization,
-                                                                                  workspace.environment)
+            workspace.lock = parse_lock_info(completed.output) or read_state_lock(
+                self.organization, workspace.environment, self.role_name)
             held = str(workspace.lock) if workspace.lock else "held by an unknown holder"
             message = f"state is locked, {held}; it was not broken: wait for that run to finish, or, once sure it " \
                       "is dead, release it yourself with `terraform force-unlock`"
@@ -414,27 +485,34 @@ class _Terraform:
         self.emit(Event(workspace.name, step, f"failed: {message}", kind="result"))
 
     def prepare(self, workspace: _Workspace, show_plan: bool) -> None:
-        """init, then plan (into plan.tfplan for deploy and destroy)."""
+        """init, then plan into plan.tfplan (rendered into plan.json for plan)."""
         if not (workspace.stack_dir / "cdk.tf.json").is_file():
             workspace.finish(Result.FAILED, f"no generated workspace in {workspace.stack_dir}")
             return
         with _INIT_LOCK:
             self.emit(Event(workspace.name, "init"))
-            completed = self.run(workspace, "init", ["init", *self.common()])
+            completed = self.run(workspace, "init", self.init_args(workspace))
         if completed.returncode != 0:
             self.fail(workspace, "init", completed)
             return
         self.emit(Event(workspace.name, "plan"))
-        args = ["plan", *self.common(), "-detailed-exitcode"]
+        args = ["plan", *self.common(), "-detailed-exitcode", f"-var={ROLE_VARIABLE}={self.role_name}"]
         if self.action == "destroy":
             args.append("-destroy")
-        if self.action != "plan":
-            (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)  # never apply an older plan by mistake
-            args.append(f"-out={PLAN_FILE}")
+        # Never apply, nor review, an older plan by mistake.
+        (workspace.stack_dir / PLAN_FILE).unlink(missing_ok=True)
+        (workspace.stack_dir / PLAN_JSON).unlink(missing_ok=True)
+        args.append(f"-out={PLAN_FILE}")
         completed = self.run(workspace, "plan", args)
         if completed.returncode not in (0, 2):  # -detailed-exitcode: 0 no changes, 2 changes, 1 error
             self.fail(workspace, "plan", completed)
             return
+        if self.action == "plan":
+            shown = self.capture(workspace, ["show", "-json", PLAN_FILE], workspace.stack_dir / PLAN_JSON)
+            if shown.returncode != 0:
+                self.fail(workspace, "show", shown)
+                return
+            workspace.plan_json = workspace.stack_dir / PLAN_JSON
         workspace.has_changes = completed.returncode == 2
         workspace.planned = parse_plan_summary(completed.output) or Changes()
         outputs_only = workspace.has_changes and workspace.planned == Changes()
@@ -463,6 +541,15 @@ class _Terraform:
         changes = parse_apply_summary(completed.output) or workspace.planned
         workspace.finish(Result.OK, "", changes)
         self.emit(Event(workspace.name, "apply", _done(changes), kind="result"))
+
+
+def _backend_session_name(stack_dir: Path) -> str | None:
+    """The session name the generated backend uses, so plan-role sessions show up in CloudTrail alike."""
+    try:
+        document = json.loads((stack_dir / "cdk.tf.json").read_text(encoding="utf-8"))
+        return document["terraform"]["backend"]["s3"]["assume_role"]["session_name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _done(changes: Changes | None) -> str:
@@ -508,7 +595,7 @@ def run(request: RunRequest, on_event: EventCallback | None = None,
 
     cache_dir = request.cache_dir or default_cache_dir()
     terraform = _Terraform(binary=binary, env=terraform_environment(cache_dir), lock_timeout=request.lock_timeout,
-                           action=request.action, emit=emit, organization=organization)
+                           action=request.action, emit=emit, organization=organization, role=request.role)
     workspaces = {e.name: _Workspace(e, stack_dir(request.outdir, e).resolve()) for e in selected}
 
     if request.action != "plan" and not request.allow_production:
@@ -541,8 +628,8 @@ def run(request: RunRequest, on_event: EventCallback | None = None,
             approved = pending if request.auto_approve else _confirmed(pending, request.action, confirm, emit)
             _parallel(pool, approved, terraform.apply)
 
-    results = tuple(workspaces[e.name].frozen(request.action) for e in selected)
-    return RunReport(action=request.action, results=results, synthesis=synthesis)
+    results = tuple(workspaces[e.name].frozen(request.action, terraform.role_name) for e in selected)
+    return RunReport(action=request.action, results=results, synthesis=synthesis, role=terraform.role_name)
 
 
 def _confirmed(pending: list[_Workspace], action: str, confirm: ConfirmCallback,

@@ -1,0 +1,634 @@
+"""Pull-request plan review: what each planned environment would change, what is dangerous, what is orphaned.
+
+``build_review`` turns a plan run (``runner.run`` with action "plan") into a ``Review``:
+
+* per environment, grouped by account: the account Terraform verified (the provider's
+  ``allowed_account_ids``, which the AWS provider checks against the assumed identity before it plans,
+  so a successful plan proves it), the role, resources to add / change / destroy / replace, and the
+  destroyed or replaced addresses;
+* flags: destroying or replacing a resource of a ``STATEFUL_RESOURCE_TYPES`` type is "critical" in
+  production and staging accounts, a "warning" elsewhere; any other change in production is a
+  "notice";
+* orphans: state objects in the organization's state buckets whose environment is no longer defined,
+  with their resource counts, so a deleted environment file never silently strands resources.
+
+Only addresses, types, actions and output names are read from ``plan.json``: never before/after
+values, so sensitive values cannot reach the review. ``render_markdown`` (jinja2 templates in
+``templates/review/``) and ``render_json`` turn a review into text; only the CLI writes or prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import TOOL_NAME, aws
+from .errors import ToolError
+from .models import Account, AccountKind, Organization
+from .runner import Result, RunReport, WorkspaceResult
+
+# Resource types whose destruction loses data (or, for KMS keys, makes data unreadable): destroying or
+# replacing one is flagged. The one list; exact type names, so a flag is never a prefix accident.
+# Deliberately absent: aws_ssm_parameter (its value is set by the configuration, so Terraform recreates
+# it identically: flagging every parameter rename would drown the real dangers; secrets written outside
+# Terraform belong in aws_secretsmanager_secret, which is listed) and aws_cloudwatch_log_group, caches
+# (aws_dax_cluster), and stream or queue front-ends without their own retention (Firehose).
+STATEFUL_RESOURCE_TYPES = frozenset({
+    # databases and tables
+    "aws_dynamodb_table", "aws_dynamodb_global_table",
+    "aws_db_instance", "aws_rds_cluster", "aws_rds_global_cluster",
+    "aws_docdb_cluster", "aws_docdb_elastic_cluster", "aws_neptune_cluster",
+    "aws_redshift_cluster", "aws_redshiftserverless_namespace",
+    "aws_elasticache_cluster", "aws_elasticache_replication_group", "aws_elasticache_serverless_cache",
+    "aws_memorydb_cluster", "aws_keyspaces_keyspace", "aws_keyspaces_table",
+    "aws_timestream_database", "aws_timestream_table", "aws_qldb_ledger",
+    "aws_opensearch_domain", "aws_elasticsearch_domain", "aws_opensearchserverless_collection",
+    # object, file and block storage
+    "aws_s3_bucket", "aws_s3_directory_bucket", "aws_glacier_vault",
+    "aws_efs_file_system", "aws_ebs_volume", "aws_ebs_snapshot",
+    "aws_fsx_lustre_file_system", "aws_fsx_ontap_file_system", "aws_fsx_ontap_volume",
+    "aws_fsx_openzfs_file_system", "aws_fsx_openzfs_volume", "aws_fsx_windows_file_system", "aws_fsx_backup",
+    "aws_backup_vault", "aws_ecr_repository",
+    # keys, secrets and identities
+    "aws_kms_key", "aws_kms_external_key", "aws_secretsmanager_secret", "aws_cognito_user_pool",
+    # streams and queues (messages not yet consumed)
+    "aws_kinesis_stream", "aws_sqs_queue", "aws_msk_cluster", "aws_msk_serverless_cluster", "aws_mq_broker",
+})
+
+# GitHub rejects an issue or pull-request comment longer than this many characters.
+GITHUB_COMMENT_LIMIT = 65_536
+# What the markdown is fitted into: the rest leaves room for a line CI may add around it.
+MARKDOWN_BUDGET = GITHUB_COMMENT_LIMIT - 536
+# First line of the comment, so CI can find and update its previous comment instead of adding one.
+COMMENT_MARKER = f"<!-- {TOOL_NAME} plan review -->"
+JSON_FORMAT_VERSION = 1
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "review"
+STATE_KEY = re.compile(r"^([^/]+)/terraform\.tfstate$")  # naming.state_key: <environment>/terraform.tfstate
+_SCAN_JOBS = 8
+
+
+class Severity(str, Enum):
+    CRITICAL = "critical"  # stateful resource destroyed or replaced in production or staging
+    WARNING = "warning"  # stateful resource destroyed or replaced elsewhere
+    NOTICE = "notice"  # any other change in production
+
+    @property
+    def is_danger(self) -> bool:
+        return self is not Severity.NOTICE
+
+
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.NOTICE: 2}
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    type: str
+    action: str  # create | update | delete | replace | forget; anything else Terraform's actions joined by "-"
+    reason: str = ""  # Terraform's action_reason, e.g. replace_because_cannot_update
+
+
+@dataclass(frozen=True)
+class Flag:
+    severity: Severity
+    environment: str
+    account: str
+    account_id: str
+    reason: str
+    address: str = ""  # empty for a flag about the environment as a whole
+    type: str = ""
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What ``plan.json`` says, reduced to what the review may show: no values."""
+
+    changes: tuple[ResourceChange, ...] = ()
+    output_changes: tuple[str, ...] = ()  # names of root outputs whose value changes
+    account_ids: tuple[str, ...] = ()  # the default provider's allowed_account_ids
+
+
+@dataclass(frozen=True)
+class EnvironmentReview:
+    environment: str
+    account: str
+    account_id: str
+    kind: str  # the account kind
+    role: str
+    role_arn: str
+    result: str  # runner.Result value
+    message: str = ""
+    account_verified: bool = False  # account_id is what Terraform enforced, read from the plan
+    changes: tuple[ResourceChange, ...] = ()
+    output_changes: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def add(self) -> int:
+        return self.count("create")
+
+    @property
+    def change(self) -> int:
+        return self.count("update")
+
+    @property
+    def destroy(self) -> int:
+        return self.count("delete")
+
+    @property
+    def replace(self) -> int:
+        return self.count("replace")
+
+    @property
+    def destroyed(self) -> tuple[str, ...]:
+        return tuple(c.address for c in self.changes if c.action == "delete")
+
+    @property
+    def replaced(self) -> tuple[str, ...]:
+        return tuple(c.address for c in self.changes if c.action == "replace")
+
+    @property
+    def failed(self) -> bool:
+        return self.result != Result.OK.value
+
+    @property
+    def danger(self) -> bool:
+        return any(f.severity.is_danger for f in self.flags)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes or self.output_changes)
+
+    @property
+    def severity(self) -> Severity | None:
+        """The most severe flag's severity, None without flags."""
+        return min((f.severity for f in self.flags), key=_SEVERITY_ORDER.__getitem__, default=None)
+
+    @property
+    def status(self) -> str:
+        """failed, skipped, refused, danger, changes or unchanged."""
+        if self.failed:
+            return self.result
+        if self.danger:
+            return "danger"
+        return "changes" if self.has_changes else "unchanged"
+
+    @property
+    def summary(self) -> str:
+        """"1 to add, 2 to destroy", "only outputs change", "no changes", or why it did not plan."""
+        if self.failed:
+            return f"{self.result}: {self.message}" if self.message else self.result
+        parts = [f"{n} to {word}" for n, word in ((self.add, "add"), (self.change, "change"),
+                                                  (self.destroy, "destroy"), (self.replace, "replace")) if n]
+        others = len(self.changes) - self.add - self.change - self.destroy - self.replace
+        if others:
+            parts.append(f"{others} other")
+        if parts:
+            return ", ".join(parts)
+        return "only outputs change" if self.output_changes else "no changes"
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A state object whose environment is no longer defined in that account."""
+
+    environment: str
+    account: str
+    account_id: str
+    bucket: str
+    key: str
+    resources: int  # managed resource instances still recorded in it; -1 when the state could not be read
+    last_modified: str = ""
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """An account whose state bucket could not be searched for orphans."""
+
+    account: str
+    account_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AccountGroup:
+    account: str
+    account_id: str
+    kind: str
+    environments: tuple[EnvironmentReview, ...]
+
+
+@dataclass(frozen=True)
+class Review:
+    role: str
+    environments: tuple[EnvironmentReview, ...]  # sorted by account, then environment
+    orphans: tuple[Orphan, ...] = ()
+    scan_problems: tuple[ScanProblem, ...] = ()
+    orphans_scanned: bool = True
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        flags = [f for e in self.environments for f in e.flags]
+        return tuple(sorted(flags, key=lambda f: (_SEVERITY_ORDER[f.severity], f.account, f.environment,
+                                                  f.address)))
+
+    @property
+    def dangers(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if f.severity.is_danger)
+
+    @property
+    def notices(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if not f.severity.is_danger)
+
+    @property
+    def has_danger(self) -> bool:
+        return bool(self.dangers)
+
+    @property
+    def failed(self) -> tuple[EnvironmentReview, ...]:
+        return tuple(e for e in self.environments if e.failed)
+
+    @property
+    def accounts(self) -> tuple[AccountGroup, ...]:
+        groups: dict[str, list[EnvironmentReview]] = {}
+        for environment in self.environments:
+            groups.setdefault(environment.account, []).append(environment)
+        return tuple(AccountGroup(name, members[0].account_id, members[0].kind, tuple(members))
+                     for name, members in groups.items())
+
+    def counts(self) -> dict[str, int]:
+        statuses = [e.status for e in self.environments]
+        return {
+            "environments": len(self.environments),
+            "failed": sum(1 for e in self.environments if e.failed),
+            "danger": statuses.count("danger"),
+            "changes": statuses.count("changes"),
+            "unchanged": statuses.count("unchanged"),
+            "orphans": len(self.orphans),
+        }
+
+    @property
+    def headline(self) -> str:
+        """"3 environments planned: 1 with danger, 2 to change": each environment counted once."""
+        counts = self.counts()
+        total = counts["environments"]
+        parts = [f"{n} {label}" for n, label in ((counts["failed"], "failed"), (counts["danger"], "with danger"),
+                                                  (counts["changes"], "to change"),
+                                                  (counts["unchanged"], "unchanged")) if n]
+        text = f"{total} environment{'s' if total != 1 else ''} planned"
+        text += f": {', '.join(parts)}" if parts else ""
+        if self.orphans:
+            text += f"; {len(self.orphans)} orphaned state{'s' if len(self.orphans) != 1 else ''}"
+        return text
+
+
+# -- reading a plan ----------------------------------------------------------------------------------
+
+
+def action_of(actions: Iterable[str]) -> str | None:
+    """One word for Terraform's action list; None for no-op and read (nothing changes)."""
+    actions = list(actions)
+    if actions in (["delete", "create"], ["create", "delete"]):
+        return "replace"
+    if actions in ([], ["no-op"], ["read"]):
+        return None
+    return "-".join(actions)
+
+
+def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
+    """Addresses, types and actions of ``terraform show -json``'s output; never a value."""
+    changes = []
+    for entry in plan.get("resource_changes") or ():
+        if entry.get("mode") != "managed":
+            continue  # data sources are read, never changed
+        action = action_of((entry.get("change") or {}).get("actions") or ())
+        if action is not None:
+            changes.append(ResourceChange(str(entry.get("address", "")), str(entry.get("type", "")), action,
+                                          str(entry.get("action_reason", ""))))
+    outputs = tuple(sorted(name for name, change in (plan.get("output_changes") or {}).items()
+                           if action_of((change or {}).get("actions") or ()) is not None))
+    provider = ((plan.get("configuration") or {}).get("provider_config") or {}).get("aws") or {}
+    allowed = ((provider.get("expressions") or {}).get("allowed_account_ids") or {}).get("constant_value") or ()
+    return PlanSummary(tuple(sorted(changes, key=lambda c: c.address)), outputs,
+                       tuple(str(a) for a in allowed) if isinstance(allowed, list) else ())
+
+
+def flags_for(environment: str, account: str, account_id: str, kind: AccountKind,
+              changes: Iterable[ResourceChange], output_changes: Iterable[str] = ()) -> tuple[Flag, ...]:
+    """Danger flags for destroyed or replaced stateful resources; a notice for the rest of a production plan."""
+    flags: list[Flag] = []
+    unflagged: list[ResourceChange] = []
+    severity = Severity.CRITICAL if kind.is_protected else Severity.WARNING
+    for change in changes:
+        if change.type in STATEFUL_RESOURCE_TYPES and change.action in ("delete", "replace"):
+            verb = "destroys" if change.action == "delete" else "replaces"
+            flags.append(Flag(severity, environment, account, account_id,
+                              f"{verb} a stateful {change.type} in a {kind.value} account", change.address,
+                              change.type, change.action))
+        else:
+            unflagged.append(change)
+    output_changes = tuple(output_changes)
+    if kind is AccountKind.PRODUCTION and (unflagged or output_changes):
+        counts: dict[str, int] = {}
+        for change in unflagged:
+            counts[change.action] = counts.get(change.action, 0) + 1
+        words = {"create": "to add", "update": "to change", "delete": "to destroy", "replace": "to replace"}
+        parts = [f"{n} {words.get(action, action)}" for action, n in counts.items()]
+        if output_changes:
+            parts.append(f"{len(output_changes)} output{'s' if len(output_changes) != 1 else ''} to change")
+        flags.append(Flag(Severity.NOTICE, environment, account, account_id,
+                          f"production changes{' besides the flagged ones' if flags else ''}: {', '.join(parts)}"))
+    return tuple(flags)
+
+
+def review_environment(organization: Organization, result: WorkspaceResult) -> EnvironmentReview:
+    environment = organization.environment(result.environment)
+    account = environment.account
+    base = EnvironmentReview(
+        environment=result.environment, account=account.name, account_id=account.id or "",
+        kind=account.kind.value, role=result.role, role_arn=organization.role_arn(account, result.role),
+        result=result.result.value, message=result.message)
+    if result.result is not Result.OK:
+        return base
+    if result.plan_json is None:
+        return replace(base, result=Result.FAILED.value, message="the plan was not saved (no plan.json)")
+    try:
+        plan = json.loads(Path(result.plan_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return replace(base, result=Result.FAILED.value, message=f"cannot read {result.plan_json}: {exc}")
+    summary = summarize_plan(plan)
+    flags = flags_for(environment.name, account.name, account.id or "", account.kind, summary.changes,
+                      summary.output_changes)
+    verified = bool(summary.account_ids)
+    if verified and summary.account_ids != (account.id,):
+        # Cannot happen with generated workspaces; a hand-edited one must not pass unnoticed.
+        flags = (Flag(Severity.CRITICAL, environment.name, account.name, account.id or "",
+                      f"planned for account {', '.join(summary.account_ids)}, but {environment.name} is defined in "
+                      f"{account.name} ({account.id})"),) + flags
+    return replace(base, account_id=summary.account_ids[0] if verified else base.account_id,
+                   account_verified=verified, changes=summary.changes, output_changes=summary.output_changes,
+                   flags=flags)
+
+
+# -- orphaned state --------------------------------------------------------------------------------
+
+
+def find_orphans(organization: Organization, role: str) -> tuple[tuple[Orphan, ...], tuple[ScanProblem, ...]]:
+    """State objects in every member account's state bucket whose environment is not defined there.
+
+    Every account but management is searched, not only those holding environments: deleting the only
+    environment of a production or staging account leaves its state in an account that holds none.
+    A bucket that does not exist in an account without environments is not a problem (never
+    bootstrapped, nothing to strand); every other failure is reported, never skipped."""
+    accounts = [a for a in organization.accounts if a.kind is not AccountKind.MANAGEMENT and a.id]
+    if not accounts:
+        return (), ()
+    with ThreadPoolExecutor(max_workers=min(_SCAN_JOBS, len(accounts)), thread_name_prefix="orphans") as pool:
+        scanned = list(pool.map(lambda a: _scan_account(organization, a, role), accounts))
+    orphans = tuple(sorted((o for found, _ in scanned for o in found), key=lambda o: (o.account, o.environment)))
+    return orphans, tuple(p for _, problems in scanned for p in problems)
+
+
+def _scan_account(organization: Organization, account: Account,
+                  role: str) -> tuple[list[Orphan], list[ScanProblem]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = organization.settings.region
+    bucket = organization.state_bucket(account)
+    defined = {e.name for e in organization.environments_in(account)}
+    try:
+        session = aws.assume_role_session(aws.session(region), organization.role_arn(account, role),
+                                          f"{TOOL_NAME}-review", region)
+        s3 = session.client("s3", config=_s3_config())
+        objects = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                   for o in page.get("Contents", [])]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket" and not defined:
+            return [], []
+        return [], [ScanProblem(account.name, account.id or "", f"cannot list s3://{bucket}: {_error_text(exc)}")]
+    except BotoCoreError as exc:
+        return [], [ScanProblem(account.name, account.id or "", f"cannot list s3://{bucket}: {exc}")]
+    orphans: list[Orphan] = []
+    problems: list[ScanProblem] = []
+    for entry in objects:
+        match = STATE_KEY.match(entry["Key"])
+        if not match or match.group(1) in defined:
+            continue
+        try:
+            state = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            resources = count_state_resources(state)
+        except (ClientError, BotoCoreError, ValueError, AttributeError) as exc:
+            # Still an orphan: that its resources cannot be counted must not hide it.
+            problems.append(ScanProblem(account.name, account.id or "",
+                                        f"cannot count the resources in s3://{bucket}/{entry['Key']}: {exc}"))
+            resources = -1
+        modified = entry.get("LastModified")
+        orphans.append(Orphan(match.group(1), account.name, account.id or "", bucket, entry["Key"], resources,
+                              modified.isoformat() if modified else ""))
+    return orphans, problems
+
+
+def count_state_resources(state: Mapping[str, Any]) -> int:
+    """Managed resource instances in a state file (data sources are only cached reads)."""
+    return sum(len(r.get("instances") or ()) for r in state.get("resources") or () if r.get("mode") == "managed")
+
+
+def _s3_config():
+    from botocore.config import Config
+
+    # A loopback endpoint (the sandbox) cannot resolve <bucket>.localhost: address buckets by path.
+    return Config(s3={"addressing_style": "path"}) if aws.endpoint_is_local() else None
+
+
+def _error_text(exc) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+
+
+# -- the review ------------------------------------------------------------------------------------
+
+
+def build_review(organization: Organization, report: RunReport, scan_orphans: bool = True) -> Review:
+    """The review of a plan run; searches the state buckets for orphans with the run's role."""
+    if report.action != "plan":
+        raise ToolError(f"a review needs a plan run, not {report.action}")
+    environments = sorted((review_environment(organization, r) for r in report.results),
+                          key=lambda e: (e.account, e.environment))
+    orphans, problems = find_orphans(organization, report.role) if scan_orphans else ((), ())
+    return Review(role=report.role, environments=tuple(environments), orphans=orphans, scan_problems=problems,
+                  orphans_scanned=scan_orphans)
+
+
+def review_as_dict(review: Review) -> dict[str, Any]:
+    def flag(f: Flag) -> dict[str, Any]:
+        return {"severity": f.severity.value, "environment": f.environment, "account": f.account,
+                "account_id": f.account_id, "reason": f.reason, "address": f.address or None,
+                "type": f.type or None, "action": f.action or None}
+
+    def environment(e: EnvironmentReview) -> dict[str, Any]:
+        return {
+            "environment": e.environment, "account": e.account, "account_id": e.account_id,
+            "account_id_verified": e.account_verified, "kind": e.kind, "role": e.role, "role_arn": e.role_arn,
+            "result": e.result, "status": e.status, "summary": e.summary, "message": e.message,
+            "add": e.add, "change": e.change, "destroy": e.destroy, "replace": e.replace,
+            "destroyed": list(e.destroyed), "replaced": list(e.replaced),
+            "output_changes": list(e.output_changes),
+            "changes": [{"address": c.address, "type": c.type, "action": c.action, "reason": c.reason or None}
+                        for c in e.changes],
+            "flags": [flag(f) for f in e.flags],
+        }
+
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "headline": review.headline,
+        "role": review.role,
+        "counts": review.counts(),
+        "danger": [flag(f) for f in review.dangers],
+        "notices": [flag(f) for f in review.notices],
+        "accounts": [{"account": g.account, "account_id": g.account_id, "kind": g.kind,
+                      "environments": [environment(e) for e in g.environments]} for g in review.accounts],
+        "orphans": [{"environment": o.environment, "account": o.account, "account_id": o.account_id,
+                     "bucket": o.bucket, "key": o.key, "resources": o.resources,
+                     "last_modified": o.last_modified or None} for o in review.orphans],
+        "orphans_scanned": review.orphans_scanned,
+        "orphan_scan_problems": [{"account": p.account, "account_id": p.account_id, "message": p.message}
+                                 for p in review.scan_problems],
+    }
+
+
+def render_json(review: Review) -> str:
+    return json.dumps(review_as_dict(review), indent=2) + "\n"
+
+
+# -- markdown --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Detail:
+    """One environment's <details> block, with its lists cut to the current cap."""
+
+    environment: EnvironmentReview
+    destructive: tuple[ResourceChange, ...]
+    destructive_more: int
+    changes: tuple[ResourceChange, ...]
+    changes_more: int
+    outputs: tuple[str, ...]
+    outputs_more: int
+
+
+@dataclass(frozen=True)
+class _Level:
+    """How much of the optional parts a rendering keeps; the danger section is always whole."""
+
+    cap: int | None = None  # most entries per list in a <details> block; None: all
+    details: bool = True
+    unchanged_rows: bool = True  # a table row per unchanged environment, or one line naming how many
+    table: bool = True
+
+
+# Tried in order until the comment fits: cut the lists in the details, then drop the details, then fold
+# the unchanged environments' rows, then the table. The danger and orphan sections are never cut.
+_LEVELS = (_Level(), _Level(cap=200), _Level(cap=50), _Level(cap=10), _Level(cap=0),
+           _Level(details=False), _Level(details=False, unchanged_rows=False), _Level(details=False, table=False))
+
+
+def render_markdown(review: Review, limit: int = MARKDOWN_BUDGET, templates_dir: Path = TEMPLATES_DIR) -> str:
+    """The pull-request comment, at most ``limit`` characters: details are cut, with a note, before
+    anything else; the danger section is kept whole unless it alone cannot fit in a comment."""
+    template = _templates(templates_dir).get_template("comment.md.j2")
+    text = ""
+    for level in _LEVELS:
+        text = template.render(_context(review, level))
+        if len(text) <= limit:
+            return text
+    # Only the danger section can still be too long: a comment that cannot be posted would hide it
+    # entirely, so the end is cut and the comment says so (the JSON has every flag).
+    note = ("\n\n> **The danger list alone exceeds GitHub's comment limit and was cut here; every flag is in "
+            "the JSON summary.**\n")
+    return text[: max(0, limit - len(note))].rstrip() + note
+
+
+def _context(review: Review, level: _Level) -> dict[str, Any]:
+    details = []
+    if level.details:
+        for environment in review.environments:
+            if not (environment.has_changes or environment.failed):
+                continue
+            destructive = tuple(c for c in environment.changes if c.action in ("delete", "replace"))
+            details.append(_Detail(environment, *_cut(destructive, level.cap), *_cut(environment.changes, level.cap),
+                                   *_cut(environment.output_changes, level.cap)))
+    rows = [e for e in review.environments if level.unchanged_rows or e.status != "unchanged"]
+    with_details = [e for e in review.environments if e.has_changes or e.failed]
+    truncated = (not level.table or len(rows) < len(review.environments) or len(details) < len(with_details)
+                 or any(d.destructive_more or d.changes_more or d.outputs_more for d in details))
+    return {
+        "marker": COMMENT_MARKER,
+        "review": review,
+        "headline": review.headline,
+        "dangers": review.dangers,
+        "notices": review.notices,
+        "rows": rows if level.table else [],
+        "table": level.table,
+        "folded_unchanged": len(review.environments) - len(rows),
+        "details": details,
+        "show_details": level.details,
+        "truncated": truncated,
+        "limit": f"{GITHUB_COMMENT_LIMIT:,}",
+    }
+
+
+def _cut(items: tuple, cap: int | None) -> tuple[tuple, int]:
+    if cap is None or len(items) <= cap:
+        return tuple(items), 0
+    return tuple(items[:cap]), len(items) - cap
+
+
+def _templates(templates_dir: Path):
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)), undefined=jinja2.StrictUndefined,
+        autoescape=False,  # markdown, not HTML; cells and code spans are escaped by the filters below
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    environment.filters["cell"] = markdown_cell
+    environment.filters["code"] = markdown_code
+    environment.filters["code_cell"] = lambda text: markdown_code(text, in_table=True)
+    environment.filters["text"] = markdown_text
+    return environment
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def markdown_text(value: Any) -> str:
+    """Free text (an error message, say) as plain markdown: specials backslash-escaped, one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def markdown_cell(value: Any, width: int = 300) -> str:
+    """A table cell: one line, `|` and backticks (and every other markdown special) escaped, kept short."""
+    text = " ".join(str(value).split())
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return markdown_text(text)
+
+
+def markdown_code(value: Any, in_table: bool = False) -> str:
+    """A code span that survives backticks in the value (a longer fence) and, in a table, pipes."""
+    text = " ".join(str(value).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    if in_table:
+        padded = padded.replace("|", r"\|")  # GFM splits cells on | even inside code spans
+    return f"{fence}{padded}{fence}"
