@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .errors import EXIT_FAILURE, EXIT_INVALID, ConfigError, ToolError
+from .errors import EXIT_FAILURE, EXIT_INVALID, ConfigError, ToolError, UsageError
 
 DEFAULT_OUT = "cdktf.out"
 
@@ -207,11 +207,13 @@ def _approval_options(command):
                    "shortening the details, never the danger section).")
 @click.option("--fail-on-danger", is_flag=True,
               help="Exit 3 when a stateful resource would be destroyed or replaced.")
+@click.option("--changed-since", metavar="REF",
+              help="Plan only the environments that changes since the git revision REF affect (see `affected`).")
 @_terraform_options
 @click.pass_obj
 @error_boundary
 def plan_command(ctx: Context, environments, all_environments, role: str, json_file: Path | None,
-                 markdown_file: Path | None, fail_on_danger: bool, **options) -> None:
+                 markdown_file: Path | None, fail_on_danger: bool, changed_since: str | None, **options) -> None:
     """Plan ENVIRONMENTS (or --all) and review the plans for a pull request.
 
     Each plan is saved (plan.tfplan, rendered into plan.json in the stack folder) and reviewed: changes
@@ -229,6 +231,17 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
     """
     from .errors import DangerError
 
+    if changed_since is not None:
+        if environments or all_environments:
+            raise UsageError("--changed-since chooses the environments: name none and leave out --all")
+        from .affected import affected_environments
+
+        affected = affected_environments(ctx.organization(), ctx.environments_dir, ctx.modules_dir, changed_since)
+        environments = tuple(a.environment for a in affected if not a.removed)
+        if not environments:
+            _console().print(f"No environment is affected by changes since {changed_since}: nothing to plan.")
+            return
+        _console().print(f"Changes since {changed_since} affect: {', '.join(environments)}")
     reviewed = []
 
     def review_report(organization, report, console) -> None:
@@ -255,18 +268,10 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
 
 def _write_review(path: Path, text: str) -> None:
     """Whole or not at all: CI posts this file, so it must never see a half-written one."""
-    import tempfile
+    from .output import atomic_write
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, text.encode("utf-8"))
     except OSError as exc:
         raise ToolError(f"cannot write {path}: {exc}") from exc
 
@@ -420,4 +425,4 @@ def main() -> None:
 
 # Command groups that live in their own CLI modules; imported last so they can use `cli` and
 # `error_boundary` from this module.
-from . import cli_envs, cli_review  # noqa: E402,F401
+from . import cli_demo, cli_envs, cli_insights, cli_review  # noqa: E402,F401

@@ -106,7 +106,7 @@ def plan_output(rendered: dict[str, bytes], outdir: Path) -> OutputPlan:
 def write_output(plan: OutputPlan) -> OutputReport:
     """Write every planned file atomically (temporary file, then rename), manifest last."""
     for relative in sorted(plan.writes, key=lambda p: p == MANIFEST):
-        _atomic_write(plan.outdir / relative, plan.writes[relative])
+        atomic_write(plan.outdir / relative, plan.writes[relative])
     kept: dict[str, list[str]] = {}
     for stack in plan.removed:
         leftovers = _remove_stack(plan.outdir / STACKS / stack)
@@ -121,7 +121,7 @@ def _stack_of(relative: str) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[0] == STACKS else None
 
 
-def _atomic_write(target: Path, content: bytes) -> None:
+def atomic_write(target: Path, content: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

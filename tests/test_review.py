@@ -240,6 +240,28 @@ def test_one_changed_input_plans_one_change_with_the_plan_role(deployed, project
 
 
 @pytest.mark.terraform
+def test_changed_since_plans_only_what_the_change_affects(deployed, project):
+    _, env = deployed
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.test"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (project / ".gitignore").write_text("cdktf.out/\nreview.*\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "deployed"], check=True)
+    (project / "environments" / "dev.hcl").write_text(DEV % {"greeting": "changed", "secret": FIRST_SECRET})
+
+    done, review, markdown = plan(project, env, "--changed-since", "HEAD")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    planned = environments(review)
+    assert sorted(planned) == ["dev", "feature-checkout"]  # dev, and what uses it; never production
+    assert counts(planned["dev"]) == (0, 1, 0, 0) and counts(planned["feature-checkout"]) == (0, 0, 0, 0)
+    assert "1 to change" in markdown
+    subprocess.run([*git, "checkout", "-q", "--", "environments/dev.hcl"], check=True)
+    unchanged = main_py(project, env, "plan", "--changed-since", "HEAD")
+    assert unchanged.returncode == 0 and "nothing to plan" in unchanged.stdout
+
+
+@pytest.mark.terraform
 def test_sensitive_values_never_reach_the_review(deployed, project):
     _, env = deployed
     (project / "environments" / "dev.hcl").write_text(DEV % {"greeting": "hello", "secret": SECRET})
