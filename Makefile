@@ -7,12 +7,10 @@ export CHECKPOINT_DISABLE := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test benchmark install
+.PHONY: demo test benchmark install tools
 
-demo: install  ## the main job: validate, synthesize and list the example organization
-	$(PY) main.py validate
-	$(PY) main.py synth
-	$(PY) main.py list
+demo: install  ## the main job: the example organization, bootstrapped and deployed in a local AWS sandbox
+	$(PY) main.py demo
 
 test: install  ## the test suite: real terraform, real provider, real moto server, real cdktf CLI
 	$(PY) -m pytest
@@ -20,7 +18,14 @@ test: install  ## the test suite: real terraform, real provider, real moto serve
 benchmark: install
 	$(PY) benchmarks/synth_benchmark.py
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed tools
+
+# Graphviz renders `graph --format dot` (the tests render it for real). Installed from Debian's packages
+# when missing and this user may; otherwise say how.
+tools:
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz >/dev/null; } || \
+	  { echo "install Graphviz (dot) to run the tests" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -8,6 +8,7 @@ bucket policies and most trust conditions.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -58,6 +59,20 @@ def correct_conditional_denies() -> None:
     IAMPolicyStatement.is_action_permitted = is_action_permitted
 
 
+def provide_managed_policies(arns: tuple[str, ...]) -> None:
+    """Make the AWS managed policies that bootstrap attaches exist in every sandbox account.
+
+    moto knows none unless MOTO_IAM_LOAD_MANAGED_POLICIES is set, and then builds all ~1,300 in every
+    account (about 2 s each); the catalogue is cut to the ones needed. Must run before the server starts.
+    """
+    import moto.iam.models
+
+    names = {arn.rsplit("/", 1)[-1] for arn in arns}
+    catalogue = json.loads(moto.iam.models.aws_managed_policies_data)
+    moto.iam.models.aws_managed_policies_data = json.dumps({n: catalogue[n] for n in sorted(names) if n in catalogue})
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -72,6 +87,9 @@ def running_sandbox(region: str, keep: bool = False) -> Iterator[Sandbox]:
     """
     from moto.server import ThreadedMotoServer
 
+    from .policies import ADMINISTRATOR_ACCESS, READ_ONLY_ACCESS
+
+    provide_managed_policies((ADMINISTRATOR_ACCESS, READ_ONLY_ACCESS))
     correct_conditional_denies()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = _free_port()

@@ -1,0 +1,107 @@
+"""`python main.py demo`: the whole multi-account loop on one machine, in a local AWS sandbox.
+
+Part of the CLI layer; registered by cli.py. Starts moto's server on loopback, bootstraps the
+organization, deploys every environment with the real terraform, shows where each landed, and shows
+the wrong-account guard refusing a workspace pointed at another account.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .cli import Context, _console, _run_terraform, cli, error_boundary
+from .errors import ToolError
+
+DEMO_OUT = Path(".cache") / "sandbox" / "cdktf.out"
+
+
+@cli.command("demo")
+@click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards and print how to use it.")
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=DEMO_OUT, show_default=True,
+              help="Output folder for the sandbox's workspaces (kept apart from cdktf.out: they carry "
+                   "sandbox-only settings).")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel workspaces.")
+@click.option("--no-extensions", is_flag=True, help="Skip the typed extensions (faster).")
+@click.pass_obj
+@error_boundary
+def demo(ctx: Context, keep: bool, outdir: Path, jobs: int, no_extensions: bool) -> None:
+    """Run the example organization end to end in a local multi-account AWS sandbox."""
+    from rich.table import Table
+
+    from .bootstrap import BootstrapRequest, bootstrap
+    from .demo import landings, wrong_account_guard
+    from .runner import default_cache_dir
+    from .sandbox import running_sandbox
+
+    started = time.monotonic()
+    console = _console()
+    organization = ctx.organization()
+    with running_sandbox(organization.settings.region, keep=keep) as sandbox:
+        console.rule("1. A local AWS: moto's server on loopback, many accounts")
+        console.print(f"endpoint {sandbox.endpoint}; boto3 and terraform reach it through AWS_ENDPOINT_URL")
+
+        console.rule("2. Bootstrap: Organization, guardrails, a state bucket and two roles per account")
+        report = bootstrap(BootstrapRequest(organization, ctx.environments_dir))
+        if report.failed:
+            raise ToolError("bootstrap failed: " + "; ".join(f"{r.account}: {r.item}: {r.detail}" for r in report.failed))
+        console.print(", ".join(f"{report.count(s)} {s.value}" for s in type(report.rows[0].status)))
+
+        console.rule("3. Synthesize and deploy every environment with terraform")
+        _run_terraform(ctx, "deploy", (), True, jobs=jobs, outdir=outdir, no_extensions=no_extensions,
+                       lock_timeout=None, auto_approve=True, allow_production=True)
+
+        console.rule("4. Where each environment landed")
+        table = Table(box=None, header_style="bold")
+        for column in ("environment", "kind", "account"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("state", no_wrap=True, overflow="ignore")  # a URL to copy: never folded
+        table.add_column("created", overflow="fold")
+        results = landings(organization)
+        for landing in results:
+            types = sorted({a.rsplit(".", 2)[-2].removeprefix("aws_") for a in landing.resources})
+            table.add_row(landing.environment, landing.kind, f"{landing.account} ({landing.account_id})",
+                          landing.state_url if landing.state_found else f"[red]missing[/] {landing.state_url}",
+                          f"{len(landing.resources)} resources ({', '.join(t for t in types if not t.startswith('s3_bucket_'))})")
+        console.print(table)
+
+        console.rule("5. The guard: a workspace pointed at the wrong account")
+        guard = wrong_account_guard(organization, outdir.resolve() / "stacks", default_cache_dir())
+        verdict = "[green]refused[/]" if guard.refused else "[red]NOT refused[/]"
+        console.print(f"'{guard.environment}' (account {guard.own_account_id}) pointed at account "
+                      f"{guard.pointed_at}: {verdict} before any change")
+        console.print(f"  terraform: {guard.message}", markup=False)
+
+        console.rule("6. Service-limit headroom per account (the layout keeps dev's usage away from production's)")
+        from .cli_insights import _print_access, _print_limits
+        from .insights.access import read_access
+        from .insights.limits import read_limits
+
+        _print_limits(read_limits(organization))
+        console.rule("7. Who can plan or deploy where (read live from the roles' trust policies)")
+        access = read_access(organization)
+        _print_access(access)
+
+        missing = [l.environment for l in results if not l.state_found]
+        if missing or not guard.refused:
+            raise ToolError(f"demo failed: state missing for {', '.join(missing) or 'none'}; "
+                            f"guard {'held' if guard.refused else 'did not hold'}")
+        if access.violations:
+            raise ToolError(f"demo failed: the access matrix shows {len(access.violations)} layout violations")
+        console.rule("Summary")
+        accounts = {l.account_id for l in results}
+        console.print(f"[green]ok[/]: {len(results)} environments deployed into {len(accounts)} accounts, each with "
+                      f"its state in its own account; the guard held. ({time.monotonic() - started:.0f} s)")
+        if keep:
+            console.print("The sandbox keeps running; in another shell:")
+            for name, value in sandbox.environment().items():
+                console.print(f"  export {name}={value}", markup=False)
+            console.print(f"  terraform -chdir={outdir}/stacks/dev plan", markup=False)
+            console.print("Press Ctrl-C to stop it.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
