@@ -88,6 +88,12 @@ def github_workflow(request: CiRequest) -> CiFile:
         "python_version": PYTHON_VERSION,
         "terraform_version": TERRAFORM_VERSION,
         "install": "pip install -e '.[typed]'" if _needs_typed_bindings(organization) else "pip install -e .",
+        # CI signs in (OIDC) as the principal the roles trust; each workspace then assumes its own account's
+        # role. Without configured principals, the job assumes the account's role directly.
+        "deploy_principal": (organization.settings.deploy_principals or (None,))[0],
+        "plan_credentials": _credentials(organization.settings.plan_principals, "${{ matrix.plan_role_arn }}"),
+        "deploy_credentials": _credentials(organization.settings.deploy_principals, "${{ matrix.deploy_role_arn }}"),
+        "development": _development_account(organization),
         "production": None if production is None or production.account.id is None else {
             "name": production.name,
             "deploy_role_arn": organization.role_arn(production.account),
@@ -95,6 +101,19 @@ def github_workflow(request: CiRequest) -> CiFile:
     }
     content = render("github-workflow.yml.j2", context)
     return CiFile("github", request.root / GITHUB_WORKFLOW, GITHUB_WORKFLOW, content, generate)
+
+
+def _credentials(principals: tuple[str, ...], per_account: str) -> str:
+    return json.dumps(principals[0]) if principals else per_account
+
+
+def _development_account(organization) -> dict | None:
+    """The shared development account that per-branch environments go to, if the layout has one that
+    an API environment (one with `uses`) shows how to fill."""
+    template = next((e for e in organization.environments if e.kind is AccountKind.DEVELOPMENT and e.uses), None)
+    if template is None or template.account.id is None:
+        return None
+    return {"name": template.account.name, "deploy_role_arn": organization.role_arn(template.account)}
 
 
 def atlantis_config(request: CiRequest) -> CiFile:

@@ -73,6 +73,8 @@ def env_destroy(ctx: Context, name, branch, outdir, no_extensions) -> None:
     stack. No prompt: meant for CI and `pull request closed` hooks."""
     organization = ctx.organization()
     name = _resolve_name(organization, name, branch)
+    if branch and not any(e.name == name for e in organization.environments):
+        organization = _recreate_definition(ctx, organization, name, branch)
     _destroy(ctx, organization, name, outdir, not no_extensions)
 
 
@@ -162,6 +164,17 @@ def _resolve_name(organization: Organization, name: str | None, branch: str | No
             return environment.name
     template = dev_envs.default_template(organization)
     return dev_envs.sanitize_name(branch, dev_envs.name_limit(organization, template))
+
+
+def _recreate_definition(ctx: Context, organization: Organization, name: str, branch: str) -> Organization:
+    """CI creates a pull request's environment in its own checkout and never commits the file, so on
+    close the definition is written again, exactly as `env create --branch` wrote it, to find (and
+    destroy) its state and resources."""
+    new = dev_envs.plan_create(organization, ctx.environments_dir, name=name, branch=branch, template_name=None,
+                               uses=None, ttl=dev_envs.DEFAULT_TTL, owner=None, now=datetime.now(timezone.utc))
+    dev_envs.write_new_environment(new)
+    _console().print(f"environment for branch {branch!r} is not in this checkout: wrote {new.path} again to destroy it")
+    return ctx.organization()
 
 
 def _destroy(ctx: Context, organization: Organization, name: str, outdir: Path, with_extensions: bool) -> None:

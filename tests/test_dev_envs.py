@@ -102,8 +102,11 @@ def test_create_deploy_destroy_from_a_long_branch_name(tmp_path, run_env):
     organization = organization_of(project)
     assert f"{name}/terraform.tfstate" in state_keys(organization, environment.account)
 
+    # CI's pull-request-closed job runs in a fresh checkout, without the file the opened job wrote
+    (project / "environments" / f"{name}.hcl").unlink()
     destroyed = main_py(project, run_env, "env", "destroy", "--branch", LONG_BRANCH)
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert "again to destroy it" in destroyed.stdout
     iam = account_session(DEV_ACCOUNT).client("iam")
     assert f"{name}-api" not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
     keys = state_keys(organization, environment.account)
