@@ -24,10 +24,9 @@ DEMO_OUT = Path(".cache") / "sandbox" / "cdktf.out"
               help="Output folder for the sandbox's workspaces (kept apart from cdktf.out: they carry "
                    "sandbox-only settings).")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel workspaces.")
-@click.option("--no-extensions", is_flag=True, help="Skip the typed extensions (faster).")
 @click.pass_obj
 @error_boundary
-def demo(ctx: Context, keep: bool, outdir: Path, jobs: int, no_extensions: bool) -> None:
+def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
     """Run the example organization end to end in a local multi-account AWS sandbox."""
     from rich.table import Table
 
@@ -50,7 +49,13 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int, no_extensions: bool)
         console.print(", ".join(f"{report.count(s)} {s.value}" for s in type(report.rows[0].status)))
 
         console.rule("3. Synthesize and deploy every environment with terraform")
-        _run_terraform(ctx, "deploy", (), True, jobs=jobs, outdir=outdir, no_extensions=no_extensions,
+        # The emulator lacks Budgets' DescribeSubscribersForNotification, which the provider polls for
+        # minutes after creating a budget; `synth` and real deploys keep the typed extensions.
+        extensions = sorted({n for a in organization.accounts for n in organization.extensions_for(a)})
+        if extensions:
+            console.print(f"typed extensions ({', '.join(extensions)}) are left out here: the emulator does not "
+                          "serve the AWS Budgets calls the provider makes; `python main.py synth` includes them")
+        _run_terraform(ctx, "deploy", (), True, jobs=jobs, outdir=outdir, no_extensions=True,
                        lock_timeout=None, auto_approve=True, allow_production=True)
 
         console.rule("4. Where each environment landed")
