@@ -3,7 +3,8 @@
 The runner first brings the generated output up to date (the same pipeline as ``synth``), then runs
 terraform in each selected stack folder:
 
-* ``terraform init`` is serialized (the shared plugin cache is not safe for concurrent installs);
+* ``terraform init`` runs one workspace at a time, and all of a wave's inits finish before its plans
+  start (the shared plugin cache is not safe while an init re-links it);
   plans and applies run in parallel, up to ``jobs`` at a time;
 * deploy and destroy plan into ``plan.tfplan`` and apply exactly that saved plan, so what was shown
   (and confirmed) is what runs; plan saves ``plan.tfplan`` too and renders it into ``plan.json``
@@ -484,8 +485,7 @@ class _Terraform:
         workspace.finish(Result.FAILED, f"{step}: {message}")
         self.emit(Event(workspace.name, step, f"failed: {message}", kind="result"))
 
-    def prepare(self, workspace: _Workspace, show_plan: bool) -> None:
-        """init, then plan into plan.tfplan (rendered into plan.json for plan)."""
+    def init(self, workspace: _Workspace) -> None:
         if not (workspace.stack_dir / "cdk.tf.json").is_file():
             workspace.finish(Result.FAILED, f"no generated workspace in {workspace.stack_dir}")
             return
@@ -494,7 +494,9 @@ class _Terraform:
             completed = self.run(workspace, "init", self.init_args(workspace))
         if completed.returncode != 0:
             self.fail(workspace, "init", completed)
-            return
+
+    def prepare(self, workspace: _Workspace, show_plan: bool) -> None:
+        """Plan an initialized workspace into plan.tfplan (rendered into plan.json for plan)."""
         self.emit(Event(workspace.name, "plan"))
         args = ["plan", *self.common(), "-detailed-exitcode", f"-var={ROLE_VARIABLE}={self.role_name}"]
         if self.action == "destroy":
@@ -621,10 +623,16 @@ def run(request: RunRequest, on_event: EventCallback | None = None,
                     continue
                 ready.append(workspace)
             show = not request.auto_approve
-            _parallel(pool, ready, lambda w: terraform.prepare(w, show and w.environment.kind is AccountKind.PRODUCTION))
+            # Every init of the wave before any plan: an init re-links the shared plugin cache, and a
+            # plan reading the provider through it at that moment fails ("could not read package
+            # directory"), so init never overlaps another workspace's terraform.
+            for workspace in ready:
+                terraform.init(workspace)
+            initialized = [w for w in ready if w.result is None]
+            _parallel(pool, initialized, lambda w: terraform.prepare(w, show and w.environment.kind is AccountKind.PRODUCTION))
             if request.action == "plan":
                 continue
-            pending = [w for w in ready if w.result is None]
+            pending = [w for w in initialized if w.result is None]
             approved = pending if request.auto_approve else _confirmed(pending, request.action, confirm, emit)
             _parallel(pool, approved, terraform.apply)
 
