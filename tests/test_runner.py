@@ -278,7 +278,7 @@ def test_destroy_keeps_the_shared_environment_and_refuses_it_while_used(tmp_path
     both = main_py(project, run_env, "destroy", "dev", "feature-checkout", "--auto-approve")
     assert both.returncode == 0, both.stdout + both.stderr
     lines = both.stdout.splitlines()
-    assert lines.index("[feature-checkout] apply: 0 added, 0 changed, 4 destroyed") < lines.index("[dev] init ...")
+    assert lines.index("[feature-checkout] apply: 0 added, 0 changed, 4 destroyed") < next(i for i, line in enumerate(lines) if line.startswith("[dev] init"))
     assert tables(dev.account.id) == set()
     assert "hotfix-login" not in os.listdir(project / "cdktf.out" / "stacks")  # its stack went with it
 
