@@ -131,7 +131,13 @@ def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
     for environment in _development(organization):
         if environment.expires_at is None and environment.uses is not None:
             console.print(f"  keep     {environment.name}: no ttl or created time, so no expiry")
-    if not expired:
+    # Environments CI created for pull requests are not in this checkout: their state is, with the
+    # ExpiresAt tag on every resource.
+    strays = [s for s in dev_envs.stray_environments(organization) if s.expires_at is not None and s.expires_at <= now]
+    for stray in strays:
+        console.print(f"  {'would destroy' if dry_run else 'destroy'} {stray.name}: not defined here, state in "
+                      f"{stray.state_url}, expired {naming.format_timestamp(stray.expires_at)}")
+    if not expired and not strays:
         console.print("Nothing to reap: no development environment has expired.")
         return
     for environment in expired:
@@ -146,6 +152,12 @@ def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
             _destroy(ctx, ctx.organization(), environment.name, outdir, not no_extensions)
         except ToolError as exc:
             failures.append(f"{environment.name}: {exc}")
+    for stray in strays:
+        try:
+            organization = _recreate_definition(ctx, ctx.organization(), stray.name, None)
+            _destroy(ctx, organization, stray.name, outdir, not no_extensions)
+        except ToolError as exc:
+            failures.append(f"{stray.name}: {exc}")
     if failures:
         raise ToolError("some expired environments were not destroyed (run `env reap` again):\n  " + "\n  ".join(failures))
 
@@ -166,14 +178,14 @@ def _resolve_name(organization: Organization, name: str | None, branch: str | No
     return dev_envs.sanitize_name(branch, dev_envs.name_limit(organization, template))
 
 
-def _recreate_definition(ctx: Context, organization: Organization, name: str, branch: str) -> Organization:
+def _recreate_definition(ctx: Context, organization: Organization, name: str, branch: str | None) -> Organization:
     """CI creates a pull request's environment in its own checkout and never commits the file, so on
-    close the definition is written again, exactly as `env create --branch` wrote it, to find (and
-    destroy) its state and resources."""
+    close (or when reaped) the definition is written again, with the layout `env create` copies, to
+    find and destroy its state and resources."""
     new = dev_envs.plan_create(organization, ctx.environments_dir, name=name, branch=branch, template_name=None,
                                uses=None, ttl=dev_envs.DEFAULT_TTL, owner=None, now=datetime.now(timezone.utc))
     dev_envs.write_new_environment(new)
-    _console().print(f"environment for branch {branch!r} is not in this checkout: wrote {new.path} again to destroy it")
+    _console().print(f"environment '{name}' is not in this checkout: wrote {new.path} again to destroy it")
     return ctx.organization()
 
 

@@ -199,10 +199,14 @@ class StateObjects:
 
 
 def _state_client(organization: Organization, environment: Environment):
+    return _account_state_client(organization, environment.account, f"env-{environment.name}")
+
+
+def _account_state_client(organization: Organization, account, session_name: str):
     from . import aws
 
     session = aws.assume_role_session(aws.session(organization.settings.region),
-                                      organization.role_arn(environment.account), f"env-{environment.name}",
+                                      organization.role_arn(account), session_name,
                                       region=organization.settings.region)
     from botocore.config import Config
 
@@ -238,3 +242,46 @@ def delete_state(organization: Organization, environment: Environment) -> int:
                 client.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
                 deleted += 1
     return deleted
+
+
+@dataclass(frozen=True)
+class StrayEnvironment:
+    """State of a short-lived environment that this checkout does not define, such as one CI created
+    for a pull request without committing its file. Its resources carry the ExpiresAt tag."""
+
+    name: str
+    account: str
+    state_url: str
+    expires_at: datetime | None
+
+
+def stray_environments(organization: Organization) -> list[StrayEnvironment]:
+    """Search the development accounts' state buckets for environments not defined here."""
+    defined = {e.name for e in organization.environments}
+    strays = []
+    for account in organization.accounts:
+        if account.kind is not AccountKind.DEVELOPMENT or account.id is None:
+            continue
+        client = _account_state_client(organization, account, "env-reap")
+        bucket = organization.state_bucket(account)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                name, _, rest = item["Key"].partition("/")
+                if rest != "terraform.tfstate" or name in defined:
+                    continue
+                state = json.loads(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                strays.append(StrayEnvironment(name=name, account=account.name, state_url=f"s3://{bucket}/{item['Key']}",
+                                               expires_at=_expiry_tag(state)))
+    return strays
+
+
+def _expiry_tag(state: dict) -> datetime | None:
+    for resource in state.get("resources", []):
+        for instance in resource.get("instances", []):
+            tags = (instance.get("attributes") or {}).get("tags_all") or {}
+            if "ExpiresAt" in tags:
+                try:
+                    return naming.parse_timestamp(tags["ExpiresAt"])
+                except ValueError:
+                    continue
+    return None

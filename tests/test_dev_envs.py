@@ -160,20 +160,34 @@ def test_reap_destroys_exactly_the_expired_environment(tmp_path, run_env):
     new = _created_name(main_py(project, run_env, "env", "create", "feature-new", "--ttl", "1d", "--deploy"))
     old_file = project / "environments" / f"{old}.hcl"
     two_days_ago = naming.format_timestamp(datetime.now(timezone.utc) - timedelta(days=2))
-    text = old_file.read_text()
-    old_file.write_text(text.replace(text.split('created = "')[1].split('"')[0], two_days_ago))
+
+    def backdate(path: Path) -> None:
+        text = path.read_text()
+        path.write_text(text.replace(text.split('created = "')[1].split('"')[0], two_days_ago))
+
+    backdate(old_file)
+    # one that CI created for a pull request: deployed (tagged ExpiresAt), its file never committed
+    ci = _created_name(main_py(project, run_env, "env", "create", "feature-from-ci", "--ttl", "1d"))
+    backdate(project / "environments" / f"{ci}.hcl")
+    assert main_py(project, run_env, "deploy", ci, "--auto-approve").returncode == 0
+    (project / "environments" / f"{ci}.hcl").unlink()
 
     dry = main_py(project, run_env, "env", "reap", "--dry-run")
     assert dry.returncode == 0 and f"would destroy {old}" in dry.stdout and new not in dry.stdout.replace(
         f"keep     {new}", "")
+    assert f"would destroy {ci}: not defined here" in dry.stdout
     assert old_file.exists()
 
     reaped = main_py(project, run_env, "env", "reap")
     assert reaped.returncode == 0, reaped.stdout + reaped.stderr
     assert not old_file.exists() and (project / "environments" / f"{new}.hcl").exists()
     assert _parameter(f"/{new}/api/table_name") == "dev-notes"
-    with pytest.raises(Exception):
-        _parameter(f"/{old}/api/table_name")
+    for gone in (old, ci):
+        with pytest.raises(Exception):
+            _parameter(f"/{gone}/api/table_name")
+        assert not any(k.startswith(f"{gone}/") for k in state_keys(organization_of(project),
+                                                                    organization_of(project).account("dev")))
+    assert not (project / "environments" / f"{ci}.hcl").exists()
 
 
 def test_env_destroy_refuses_staging_and_used_infrastructure(tmp_path):
