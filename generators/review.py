@@ -360,6 +360,10 @@ def review_environment(organization: Organization, result: WorkspaceResult) -> E
     if result.result is not Result.OK:
         return base
     if result.plan_json is None:
+        if result.action == "plan" and not result.has_changes:
+            # Nothing to do, so nothing was rendered; the plan succeeded, so the provider did check the
+            # account it was in against allowed_account_ids.
+            return replace(base, account_verified=True)
         return replace(base, result=Result.FAILED.value, message="the plan was not saved (no plan.json)")
     try:
         plan = json.loads(Path(result.plan_json).read_text(encoding="utf-8"))

@@ -111,7 +111,8 @@ class WorkspaceResult:
     message: str = ""
     lock: LockInfo | None = None
     role: str = ""  # the IAM role name every assume-role of this workspace used
-    plan_json: Path | None = None  # plan only: the rendered saved plan, when the plan succeeded
+    plan_json: Path | None = None  # plan only: the rendered saved plan, when it succeeded with changes
+    has_changes: bool = False  # the plan found something to do (terraform's -detailed-exitcode 2)
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,7 @@ class _Workspace:
             environment=self.name, account=self.environment.account.name,
             account_id=self.environment.account.id or "", action=action, result=self.result or Result.SKIPPED,
             changes=self.changes, duration=round(self.duration, 1), log_path=self.log_path if self.ran else None,
-            message=self.message, lock=self.lock, role=role,
+            message=self.message, lock=self.lock, role=role, has_changes=self.has_changes,
             plan_json=self.plan_json if self.result is Result.OK else None)
 
 
@@ -533,13 +534,15 @@ class _Terraform:
         if completed.returncode not in (0, 2):  # -detailed-exitcode: 0 no changes, 2 changes, 1 error
             self.fail(workspace, "plan", completed)
             return
-        if self.action == "plan":
+        workspace.has_changes = completed.returncode == 2
+        # A plan with nothing to do has nothing to review; rendering it would start the provider once
+        # more (about half of a plan's time) for an empty list.
+        if self.action == "plan" and workspace.has_changes:
             shown = self.capture(workspace, ["show", "-json", PLAN_FILE], workspace.stack_dir / PLAN_JSON)
             if shown.returncode != 0:
                 self.fail(workspace, "show", shown)
                 return
             workspace.plan_json = workspace.stack_dir / PLAN_JSON
-        workspace.has_changes = completed.returncode == 2
         workspace.planned = parse_plan_summary(completed.output) or Changes()
         outputs_only = workspace.has_changes and workspace.planned == Changes()
         summary = "only output changes" if outputs_only else str(workspace.planned) if workspace.has_changes \
