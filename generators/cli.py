@@ -36,8 +36,10 @@ def _console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    # tables piped to a file or a CI log get room instead of rich's 80-column default
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=None if stream.isatty() else 160)
+    # Tables piped to a file or a CI log get room instead of rich's 80-column default (which would fold
+    # every table and the log paths copied from CI logs); COLUMNS, when set, still wins.
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=200 if wide else None)
 
 
 def error_boundary(command):
@@ -354,8 +356,6 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
     if live and report.synthesis is not None:
         console.print(f"synthesized {outdir}: {len(report.synthesis.created)} created, "
                       f"{len(report.synthesis.changed)} changed, {len(report.synthesis.removed)} removed")
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200  # rich assumes 80 off a terminal, which would fold the log paths copied from CI logs
     console.print(summary_table(report))
     for note in summary_notes(report):
         console.print(note, markup=False)

@@ -7,7 +7,6 @@ The work is done in generators/insights/; this module only formats and decides t
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,13 +14,6 @@ import click
 
 from .cli import Context, _console, cli, error_boundary
 from .errors import ToolError
-
-
-def _wide_console():
-    console = _console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200  # rich assumes 80 columns off a terminal, which would fold every table
-    return console
 
 
 def _table(*columns: str):
@@ -82,7 +74,7 @@ def _amount(value: int, unit: str) -> str:
 
 
 def _print_limits(report) -> None:
-    console = _wide_console()
+    console = _console()
     table = _table("account", "kind", "resource", "scope", "used", "quota", "used %", "usage from", "quota from", "")
     for row in report.rows:
         flag = "[red]OVER[/]" if row.flagged else ""
@@ -129,7 +121,7 @@ def costs_command(ctx: Context, month: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(to_json(report))
         return
-    console = _wide_console()
+    console = _console()
     estimated = " (estimated: the month is not final)" if report.estimated else ""
     console.print(f"[bold]{report.period.month}[/]: {report.total:,.2f} {report.unit} {report.metric}{estimated}")
     accounts = _table("account", "kind", "id", "cost", "top services")
@@ -185,7 +177,7 @@ def access_command(ctx: Context, as_json: bool) -> None:
 
 
 def _print_access(report) -> None:
-    console = _wide_console()
+    console = _console()
     table = _table("principal", *(f"{a.name}\n{a.kind}" for a in report.accounts))
     shades = {"deploy": "[bold red]deploy[/]", "plan": "[yellow]plan[/]", "none": "[dim]-[/]"}
     for row in report.matrix:

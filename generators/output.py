@@ -121,12 +121,17 @@ def _stack_of(relative: str) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[0] == STACKS else None
 
 
-def atomic_write(target: Path, content: bytes) -> None:
+def atomic_write(target: Path, content: bytes, *, durable: bool = False) -> None:
+    """Write ``target`` whole or not at all (temporary file, then rename): a reader never sees half a
+    file. ``durable`` also syncs it to disk first, for files that are the only record of something."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
