@@ -63,8 +63,9 @@ def organization_of(project: Path) -> Organization:
     return load_organization(project / "environments", project / "modules")
 
 
-def run_bootstrap(project: Path):
-    return bootstrap(BootstrapRequest(organization_of(project), project / "environments", poll_interval=0.1))
+def run_bootstrap(project: Path, dry_run: bool = False):
+    return bootstrap(BootstrapRequest(organization_of(project), project / "environments", poll_interval=0.1,
+                                      dry_run=dry_run))
 
 
 def reset_aws(moto_server: str) -> None:
@@ -196,18 +197,22 @@ def assert_bootstrapped(organization: Organization, state: dict, only: set[str] 
         assert policies.same_policy(plan["trust"], policies.plan_trust_policy(settings, account_id, MANAGEMENT_ID))
         assert deploy["attached"] == [policies.ADMINISTRATOR_ACCESS]
         assert deploy["inline"] == {}
-        assert plan["attached"] == [policies.READ_ONLY_ACCESS]
-        assert policies.same_policy(plan["inline"][policies.PLAN_STATE_POLICY_NAME], policies.plan_state_access(bucket))
+        assert plan["attached"] == []  # no managed policy: ReadOnlyAccess reads data
+        wanted_inline = policies.plan_inline_policies(bucket, settings.region)
+        assert set(plan["inline"]) == set(wanted_inline)
+        for name, document in wanted_inline.items():
+            assert policies.same_policy(plan["inline"][name], document), name
         github = [policies.github_oidc_provider_arn(account_id)] if settings.github_repository else []
         assert account["oidc"] == github
 
     assert state["policy types"] == [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]
-    deny_leave = state["scps"][policies.deny_leave_organization_name(organization.name)]
-    assert policies.same_policy(deny_leave["content"], policies.deny_leave_organization())
-    assert deny_leave["targets"] == ["root"]
-    protect = state["scps"][policies.protect_state_name(organization.name)]
-    assert policies.same_policy(protect["content"], policies.protect_state(organization.name, ACCESS_ROLE))
-    assert protect["targets"] == ["production", "staging"]
+    wanted_scps = {scp.name: scp for scp in policies.service_control_policies(settings)}
+    assert set(state["scps"]) - {"FullAWSAccess"} == set(wanted_scps)  # AWS's own default stays
+    for name, scp in wanted_scps.items():
+        assert policies.same_policy(state["scps"][name]["content"], scp.document), name
+    assert state["scps"][policies.deny_leave_organization_name(organization.name)]["targets"] == ["root"]
+    assert state["scps"][policies.guardrails_name(organization.name)]["targets"] == ["root"]
+    assert state["scps"][policies.protect_state_name(organization.name)]["targets"] == ["production", "staging"]
     assert state["units"] == ["developer", "development", "production", "staging"]
 
 
@@ -252,6 +257,10 @@ def test_bootstrap_of_the_example_sets_up_every_account_then_changes_nothing_the
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [their_statement]}))
     iam.update_assume_role_policy(RoleName="TerraformDeploy", PolicyDocument=json.dumps(
         policies.trust_policy(["arn:aws:iam::999999999999:root"], prod, None)))
+    # The plan role as an earlier version left it (ReadOnlyAccess), plus a grant someone added.
+    iam.attach_role_policy(RoleName="TerraformPlan", PolicyArn=policies.READ_ONLY_ACCESS)
+    iam.put_role_policy(RoleName="TerraformPlan", PolicyName="ReadEverything", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
     orgs = management().client("organizations")
     protect = next(p for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
                    if p["Name"] == "acme-protect-state")
@@ -260,23 +269,104 @@ def test_bootstrap_of_the_example_sets_up_every_account_then_changes_nothing_the
         ParentId=orgs.list_roots()["Roots"][0]["Id"])["OrganizationalUnits"] if u["Name"] == "staging")
     orgs.detach_policy(PolicyId=protect["Id"], TargetId=staging)
 
+    drifted = aws_state(organization)
+
+    # A dry run reads everything, says what a run would change, and changes nothing.
+    preview = run_bootstrap(project, dry_run=True)
+    assert preview.dry_run and preview.failed == ()
+    assert aws_state(organization) == drifted
+    shown = run_cli("bootstrap", "--dry-run", cwd=project, env=aws_env_with_managed_policies)
+    assert shown.returncode == 0, shown.stderr
+    assert "would be updated" in shown.stdout and "removed statement AllowAuditRead" in shown.stdout
+    assert "bootstrap --dry-run: 0 created, 4 updated" in shown.stdout and "nothing was changed" in shown.stdout
+    assert aws_state(organization) == drifted
+
     repair = run_bootstrap(project)
 
     changed = {(r.account, r.item): r.detail for r in repair.changed}
+    assert {(r.account, r.item, r.status, r.detail) for r in preview.changed} == \
+        {(r.account, r.item, r.status, r.detail) for r in repair.changed}
     assert set(changed) == {("prod", "state bucket"), ("prod", "role TerraformDeploy"),
-                            ("management", "SCP acme-protect-state")}
+                            ("prod", "role TerraformPlan"), ("management", "SCP acme-protect-state")}
     assert {r.status for r in repair.changed} == {Status.UPDATED}
+    # Their statement is removed, and named: the state bucket's policy is the tool's alone.
     assert changed["prod", "state bucket"] == (f"{bucket}: versioning enabled, public access blocked, "
-                                               "TLS-only bucket policy updated")
+                                               "bucket policy: removed statement AllowAuditRead; "
+                                               "TLS-only statement restored")
     assert changed["prod", "role TerraformDeploy"] == "trust policy updated"
+    assert changed["prod", "role TerraformPlan"] == "ReadOnlyAccess detached, inline policy ReadEverything removed"
     assert changed["management", "SCP acme-protect-state"] == "content updated, attached to OU staging"
-    repaired = aws_state(organization)
-    # Their statement is kept: bootstrap owns only its own statement of the bucket policy.
-    assert policies.same_policy(repaired["accounts"]["prod"]["buckets"][bucket].pop("policy"),
-                                {"Version": "2012-10-17",
-                                 "Statement": [their_statement, policies.tls_only_statement(bucket)]})
-    first_run["accounts"]["prod"]["buckets"][bucket].pop("policy")
-    assert repaired == first_run
+    assert aws_state(organization) == first_run
+
+
+def test_an_extra_statement_next_to_the_tools_own_is_named_by_summary_and_removed(
+        aws_env_with_managed_policies, project):
+    organization = organization_of(project)
+    assert run_bootstrap(project).failed == ()
+    prod = "200000000001"
+    bucket = naming.state_bucket("acme", prod)
+    s3 = account_session(prod).client("s3")
+    copy_out = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}/*"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [policies.tls_only_statement(bucket), copy_out]}))
+
+    rows = {(r.account, r.item): r for r in run_bootstrap(project).changed}
+
+    assert list(rows) == [("prod", "state bucket")]
+    assert rows["prod", "state bucket"].detail == (
+        f"{bucket}: bucket policy: removed statement Allow s3:GetObject +1 to arn:aws:iam::999999999999:root")
+    assert policies.same_policy(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
+                                policies.tls_only_bucket_policy(bucket))
+    assert_bootstrapped(organization, aws_state(organization))
+
+
+def test_a_dry_run_on_nothing_says_everything_would_be_created_and_creates_nothing(
+        aws_env_with_managed_policies, project):
+    orgs = management().client("organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    add_developer(project, "carol")  # an account to be created, in an OU to be created
+    organization = organization_of(project)
+
+    report = run_bootstrap(project, dry_run=True)
+
+    assert report.failed == ()
+    statuses = {(r.account, r.item): r.status for r in report.rows}
+    for kind in ("production", "staging", "development", "developer"):
+        assert statuses["management", f"OU {kind}"] is Status.CREATED
+    assert statuses["carol", "account"] is Status.CREATED
+    assert statuses["management", "service control policies"] is Status.CREATED
+    for scp in policies.service_control_policies(organization.settings):
+        assert statuses["management", f"SCP {scp.name}"] is Status.CREATED
+    details = {(r.account, r.item): r.detail for r in report.rows}
+    assert details["management", "SCP acme-protect-state"] == \
+        "attached to OU production (to be created), attached to OU staging (to be created)"
+    for name in environment_accounts(organization):
+        if name == "carol":
+            continue
+        assert statuses[name, "state bucket"] is Status.CREATED, name
+        assert statuses[name, "role TerraformPlan"] is Status.CREATED, name
+        assert details[name, "role TerraformPlan"].startswith(
+            "TerraformStateAccess + TerraformPlanRead + TerraformPlanDenyData; trusts"), name
+    root = orgs.list_roots()["Roots"][0]
+    assert orgs.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"] == []
+    assert orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] == [] or all(
+        p["Name"] == "FullAWSAccess" for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"])
+    assert [a["Email"] for a in orgs.list_accounts()["Accounts"]] == [a["Email"] for a in orgs.list_accounts()[
+        "Accounts"] if a["Id"] == MANAGEMENT_ID]
+    for account_id in ("200000000001", "300000000001"):
+        assert bucket_names(account_id) == set()
+        assert account_session(account_id).client("iam").list_roles()["Roles"] == []
+    assert not (project / "environments" / ACCOUNT_IDS_FILE).exists()
+
+
+def test_a_dry_run_without_an_organization_says_so_and_stops(aws_env_with_managed_policies, project):
+    result = run_cli("bootstrap", "--dry-run", cwd=project, env=aws_env_with_managed_policies)
+
+    assert result.returncode == 0, result.stderr
+    assert "Organization" in result.stdout and "would be created" in result.stdout
+    with pytest.raises(management().client("organizations").exceptions.AWSOrganizationsNotInUseException):
+        management().client("organizations").describe_organization()
 
 
 def test_a_failure_in_one_account_is_reported_and_the_others_go_on(aws_env_with_managed_policies, project):
