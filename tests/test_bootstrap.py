@@ -494,3 +494,37 @@ def test_credentials_of_another_account_are_refused_before_any_change(aws_env_wi
         assert bucket_names(account_id) == set()
         assert account_session(account_id).client("iam").list_roles()["Roles"] == []
     assert not (project / "environments" / ACCOUNT_IDS_FILE).exists()
+
+
+# -- the roles bootstrap made, used by Terraform ----------------------------------------------------------
+
+@pytest.mark.terraform
+def test_the_example_plans_with_the_bootstrapped_plan_role(aws_env_with_managed_policies, terraform_env,
+                                                           terraform_cache, tmp_path):
+    """Deployed with the deploy role, then `plan --all --role plan`, each through the roles bootstrap put in
+    place (moto does not enforce their policies: test_policy_tables.py checks what they allow)."""
+    project = copy_project(tmp_path)
+    for path in (project / "environments").glob("*.hcl"):  # production, and a user of another environment
+        if path.stem not in {"accounts", "organization", "production", "dev", "feature-checkout"}:
+            path.unlink()
+    env = {**aws_env_with_managed_policies, "AWS_ORG_WORKSPACES_CACHE": str(terraform_cache),
+           **{k: v for k, v in terraform_env.items() if k.startswith("TF_") or k == "CHECKPOINT_DISABLE"}}
+    assert run_bootstrap(project).failed == ()
+
+    def main_py(*args: str):
+        return run_cli("--environments", str(project / "environments"), "--modules", str(project / "modules"),
+                       *args, "--out", str(project / "cdktf.out"), "--no-extensions", env=env)
+
+    deployed = main_py("deploy", "--all", "--auto-approve", "--allow-production", "--jobs", "2")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    planned = main_py("plan", "--all", "--role", "plan", "--jobs", "2", "--json", str(project / "review.json"))
+
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    review = json.loads((project / "review.json").read_text())
+    entries = [e for group in review["accounts"] for e in group["environments"]]
+    assert sorted(e["environment"] for e in entries) == ["dev", "feature-checkout", "production"]
+    for entry in entries:
+        assert entry["status"] == "unchanged", entry
+        assert entry["role_arn"] == f"arn:aws:iam::{entry['account_id']}:role/TerraformPlan"
+        plan_role = account_session(entry["account_id"]).client("iam").get_role(RoleName="TerraformPlan")["Role"]
+        assert plan_role["Arn"] == entry["role_arn"]  # the role bootstrap made, not one moto made up
