@@ -472,7 +472,9 @@ class _Bootstrap:
             return
         bucket = naming.state_bucket(self.organization.name, account_id)
         iam = self.client(session, "iam")
-        self._step(account.name, "state bucket", functools.partial(self._state_bucket, session, bucket), account_id)
+        self._step(account.name, "state bucket", functools.partial(
+            self._state_bucket, session, bucket, policies.state_bucket_policy(bucket, account_id, self.settings)),
+            account_id)
         if self.settings.github_repository:
             self._step(account.name, "GitHub OIDC provider",
                        functools.partial(self._github_provider, iam, account_id), account_id)
@@ -486,7 +488,7 @@ class _Bootstrap:
             policies.plan_inline_policies(bucket, self.settings.region),
             "Terraform plan: reads configuration and state, no data, writes nothing"), account_id)
 
-    def _state_bucket(self, session, bucket: str) -> tuple[Status, str]:
+    def _state_bucket(self, session, bucket: str, policy: dict[str, Any]) -> tuple[Status, str]:
         # A loopback endpoint (the emulator) cannot resolve <bucket>.localhost: address buckets by path.
         config = Config(s3={"addressing_style": "path"}) if aws.endpoint_is_local() else None
         s3 = self.client(session, "s3", config=config)
@@ -494,7 +496,7 @@ class _Bootstrap:
         if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
             if self.dry_run:
                 return Status.CREATED, (f"{bucket} in {region}: versioned, encrypted, public access blocked, "
-                                        "BucketOwnerEnforced, TLS only")
+                                        "BucketOwnerEnforced, TLS only, state for the tool's roles only")
             created = self._create_bucket(s3, bucket, region)
         else:
             created = False
@@ -502,11 +504,12 @@ class _Bootstrap:
             if location != region:
                 raise _StepFailed(f"the bucket is in {location}, but the workspaces expect it in {region}")
         apply = not self.dry_run
-        changes = [change for setting in (_versioning, _encryption, _public_access_block, _ownership, _bucket_policy)
-                   if (change := setting(s3, bucket, apply))]
+        settings = (_versioning, _encryption, _public_access_block, _ownership,
+                    functools.partial(_bucket_policy, wanted=policy))
+        changes = [change for setting in settings if (change := setting(s3, bucket, apply))]
         if created:
             return Status.CREATED, (f"{bucket} in {region}: versioned, encrypted, public access blocked, "
-                                    "BucketOwnerEnforced, TLS only")
+                                    "BucketOwnerEnforced, TLS only, state for the tool's roles only")
         return (Status.UPDATED, f"{bucket}: {', '.join(changes)}") if changes else (Status.PRESENT, bucket)
 
     def _create_bucket(self, s3, bucket: str, region: str) -> bool:
@@ -653,25 +656,25 @@ def _ownership(s3, bucket: str, apply: bool) -> str | None:
     return "ownership set to BucketOwnerEnforced"
 
 
-def _bucket_policy(s3, bucket: str, apply: bool) -> str | None:
-    """Exactly the TLS-only policy: any other statement (someone granting access to state) is removed."""
+def _bucket_policy(s3, bucket: str, apply: bool, wanted: dict[str, Any]) -> str | None:
+    """Exactly ``wanted``: any other statement (someone granting access to state) is removed."""
     try:
         current = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as exc:
         if _error_code(exc) != "NoSuchBucketPolicy":
             raise
         current = None
-    wanted = policies.tls_only_bucket_policy(bucket)
     if current is not None and policies.same_policy(current, wanted):
         return None
     if apply:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(wanted))
     if current is None:
-        return "TLS-only bucket policy set"
+        return "bucket policy set"
     ours = [policies.canonical(s) for s in policies.statements_of(wanted)]
     extra = [policies.statement_label(s) for s in policies.statements_of(current) if policies.canonical(s) not in ours]
-    restored = not all(s in [policies.canonical(c) for c in policies.statements_of(current)] for s in ours)
+    present = [policies.canonical(s) for s in policies.statements_of(current)]
+    missing = [policies.statement_label(s) for s in policies.statements_of(wanted) if policies.canonical(s) not in present]
     parts = [f"removed statement{'s' if len(extra) > 1 else ''} {', '.join(extra)}"] if extra else []
-    if restored or not extra:
-        parts.append("TLS-only statement restored")
+    if missing:
+        parts.append(f"restored {', '.join(missing)}")
     return "bucket policy: " + "; ".join(parts)

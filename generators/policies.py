@@ -220,9 +220,28 @@ def tls_only_statement(bucket: str) -> dict[str, Any]:
     }
 
 
-def tls_only_bucket_policy(bucket: str) -> dict[str, Any]:
+def tool_roles_only_statement(bucket: str, account_id: str, settings: OrganizationSettings) -> dict[str, Any]:
+    """State objects are read and written by the account's deploy, plan and access roles only.
+
+    Other principals of the account (an application's role with s3:GetObject on "*", a person's
+    role) must not read state, which holds every resource's attributes, sensitive ones included.
+    """
+    roles = [naming.role_arn(account_id, role)
+             for role in dict.fromkeys((settings.deploy_role, settings.plan_role, settings.access_role))]
+    return {
+        "Sid": "OnlyToolRolesTouchState",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"],
+        "Resource": f"{state_bucket_arn(bucket)}/*",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": roles}},
+    }
+
+
+def state_bucket_policy(bucket: str, account_id: str, settings: OrganizationSettings) -> dict[str, Any]:
     """The whole policy of a state bucket: bootstrap removes any other statement."""
-    return {"Version": VERSION, "Statement": [tls_only_statement(bucket)]}
+    return {"Version": VERSION, "Statement": [tls_only_statement(bucket),
+                                              tool_roles_only_statement(bucket, account_id, settings)]}
 
 
 def statement_label(statement: Mapping[str, Any]) -> str:

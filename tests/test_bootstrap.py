@@ -190,7 +190,7 @@ def assert_bootstrapped(organization: Organization, state: dict, only: set[str] 
         assert found["public access block"] == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
                                                 "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
         assert found["ownership"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-        assert policies.same_policy(found["policy"], policies.tls_only_bucket_policy(bucket))
+        assert policies.same_policy(found["policy"], policies.state_bucket_policy(bucket, account_id, settings))
 
         deploy, plan = account["roles"][settings.deploy_role], account["roles"][settings.plan_role]
         assert policies.same_policy(deploy["trust"], policies.deploy_trust_policy(settings, account_id, MANAGEMENT_ID))
@@ -291,8 +291,8 @@ def test_bootstrap_of_the_example_sets_up_every_account_then_changes_nothing_the
     assert {r.status for r in repair.changed} == {Status.UPDATED}
     # Their statement is removed, and named: the state bucket's policy is the tool's alone.
     assert changed["prod", "state bucket"] == (f"{bucket}: versioning enabled, public access blocked, "
-                                               "bucket policy: removed statement AllowAuditRead; "
-                                               "TLS-only statement restored")
+                                               "bucket policy: removed statement AllowAuditRead; restored "
+                                               "DenyInsecureTransport, OnlyToolRolesTouchState")
     assert changed["prod", "role TerraformDeploy"] == "trust policy updated"
     assert changed["prod", "role TerraformPlan"] == "ReadOnlyAccess detached, inline policy ReadEverything removed"
     assert changed["management", "SCP acme-protect-state"] == "content updated, attached to OU staging"
@@ -308,16 +308,15 @@ def test_an_extra_statement_next_to_the_tools_own_is_named_by_summary_and_remove
     s3 = account_session(prod).client("s3")
     copy_out = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
                 "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}/*"}
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(
-        {"Version": "2012-10-17", "Statement": [policies.tls_only_statement(bucket), copy_out]}))
+    ours = policies.state_bucket_policy(bucket, prod, organization.settings)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**ours, "Statement": [*ours["Statement"], copy_out]}))
 
     rows = {(r.account, r.item): r for r in run_bootstrap(project).changed}
 
     assert list(rows) == [("prod", "state bucket")]
     assert rows["prod", "state bucket"].detail == (
         f"{bucket}: bucket policy: removed statement Allow s3:GetObject +1 to arn:aws:iam::999999999999:root")
-    assert policies.same_policy(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
-                                policies.tls_only_bucket_policy(bucket))
+    assert policies.same_policy(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), ours)
     assert_bootstrapped(organization, aws_state(organization))
 
 

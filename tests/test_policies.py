@@ -95,7 +95,7 @@ def test_plan_role_inline_policies_fit_iams_limit(settings):
 # -- the state bucket ---------------------------------------------------------------------------------
 
 def test_tls_only_policy_denies_any_insecure_access_to_bucket_and_objects():
-    [statement] = statements(policies.tls_only_bucket_policy(PROD_BUCKET))
+    statement = policies.tls_only_statement(PROD_BUCKET)
     assert statement["Effect"] == "Deny"
     assert statement["Principal"] == "*"
     assert statement["Action"] == "s3:*"

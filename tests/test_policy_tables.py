@@ -235,3 +235,30 @@ def test_the_deploy_role_can_no_longer_take_over_the_access_role(settings):
     assert evaluate(Request(lookalike, "s3:PutBucketPolicy", state_bucket("prod")),
                     Policies(identity=[ADMINISTRATOR], scp_levels=scp_levels(settings, AccountKind.PRODUCTION))) \
         is Decision.EXPLICIT_DENY
+
+
+# -- the state bucket's own policy: state for the tool's roles only ------------------------------------
+
+def test_only_the_tool_roles_touch_state_objects(settings):
+    """An application role granted s3:* on "*" still cannot read or overwrite state: the bucket policy denies it."""
+    bucket_policy = policies.state_bucket_policy(f"acme-tfstate-{PROD}", PROD, settings)
+    state_object = f"{STATE}/production/terraform.tfstate"
+    tls = {"aws:SecureTransport": "true"}
+
+    def decision(role: str, identity: list[dict], action: str, resource: str = state_object, context=tls):
+        return evaluate(Request(role_arn("prod", role), action, resource, context),
+                        Policies(identity=identity, resource=bucket_policy,
+                                 scp_levels=scp_levels(settings, AccountKind.PRODUCTION)))
+
+    plan_policies = list(policies.plan_inline_policies(f"acme-tfstate-{PROD}", REGION).values())
+    for role, identity in ((settings.deploy_role, [ADMINISTRATOR]), (settings.access_role, [ADMINISTRATOR])):
+        assert decision(role, identity, "s3:GetObject") is Decision.ALLOW, role
+        assert decision(role, identity, "s3:PutObject") is Decision.ALLOW, role
+    assert decision(settings.plan_role, plan_policies, "s3:GetObject") is Decision.ALLOW
+    assert not decision(settings.plan_role, plan_policies, "s3:PutObject").allowed
+    for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"):
+        assert decision("production-api", [ADMINISTRATOR], action) is Decision.EXPLICIT_DENY, action
+    assert decision("production-api", [ADMINISTRATOR], "s3:ListBucket", STATE) is Decision.ALLOW  # keys only
+    # And nobody, tool roles included, reaches state without TLS.
+    insecure = {"aws:SecureTransport": "false"}
+    assert decision(settings.deploy_role, [ADMINISTRATOR], "s3:GetObject", context=insecure) is Decision.EXPLICIT_DENY
