@@ -9,9 +9,10 @@ Every step reads before it writes, so a second run changes nothing and a run int
 converges when run again. What bootstrap owns it reconciles to exactly its own documents: extra
 statements in a state bucket's policy, extra policies on the deploy and plan roles are reported and
 removed (nothing else is ever deleted). With ``dry_run`` every step reads and reports what it would
-change, and nothing is written: the clients of a dry run refuse any call that is not a read. A step that fails becomes a failed row of the
-report and the others go on; only a problem that stops everything (wrong credentials, no
-Organization) raises ``ToolError``.
+change, and nothing is written: the clients of a dry run refuse any call that is not a read.
+
+A step that fails becomes a failed row of the report and the others go on; only a problem that
+stops everything (wrong credentials, no Organization) raises ``ToolError``.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class _Bootstrap:
                     raise
                 if self.dry_run:
                     self.rows.append(Row(self.organization_row, self.caller, "Organization", Status.CREATED,
-                                         "with all features; then everything below"))
+                                         "with all features; the rest can be previewed once it exists"))
                     return None
                 description = organizations.create_organization(FeatureSet="ALL")["Organization"]
                 status = Status.CREATED

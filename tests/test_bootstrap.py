@@ -527,3 +527,14 @@ def test_the_example_plans_with_the_bootstrapped_plan_role(aws_env_with_managed_
         assert entry["role_arn"] == f"arn:aws:iam::{entry['account_id']}:role/TerraformPlan"
         plan_role = account_session(entry["account_id"]).client("iam").get_role(RoleName="TerraformPlan")["Role"]
         assert plan_role["Arn"] == entry["role_arn"]  # the role bootstrap made, not one moto made up
+
+
+def test_a_dry_runs_clients_let_reads_through_and_refuse_writes(fresh_aws):
+    from generators.bootstrap import DryRunWrite, _ReadOnlyClient
+
+    s3 = _ReadOnlyClient(management().client("s3"))
+    assert s3.list_buckets()["Buckets"] == []
+    with pytest.raises(DryRunWrite, match="create_bucket"):
+        s3.create_bucket(Bucket="acme-tfstate-123456789012")
+    assert management().client("s3").list_buckets()["Buckets"] == []
+    assert s3.can_paginate("list_objects_v2") and s3.get_paginator("list_objects_v2") is not None
