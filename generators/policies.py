@@ -97,7 +97,8 @@ def service_control_policies(settings: OrganizationSettings) -> tuple[ServiceCon
     - Deleting state objects is denied only in production and staging: `env destroy` deletes the
       state of short-lived development environments, and a playground owner may reset theirs.
 
-    SCPs never bind the management account, which holds no environments.
+    SCPs never bind the management account, which holds no environments. Roles and buckets share one
+    document so the root keeps room under AWS's five SCPs per target (FullAWSAccess and two of ours).
     """
     name = settings.name
     protected = tuple(kind.value for kind in AccountKind if kind.is_protected)
