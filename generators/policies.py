@@ -306,6 +306,7 @@ PLAN_DENIED_DATA_ACTIONS = (
     "logs:GetLogRecord", "logs:Unmask",
     "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:SubscribeToShard",
     "rds:Download*",
+    # Glue's catalogue (tables, partitions) is metadata; the data behind it is S3 objects, denied below
     "athena:StartQueryExecution", "athena:GetQueryResults", "athena:GetQueryResultsStream",
     # GetFunction answers with a download URL for the code package, which may embed secrets
     "lambda:GetFunction", "lambda:GetLayerVersion",
