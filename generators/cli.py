@@ -369,15 +369,17 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
 @cli.command("bootstrap")
 @click.option("--account-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds to wait for each new account to be created.")
+@click.option("--dry-run", is_flag=True, help="Read everything and report what would change; change nothing.")
 @click.pass_obj
 @error_boundary
-def bootstrap_command(ctx: Context, account_timeout: float) -> None:
+def bootstrap_command(ctx: Context, account_timeout: float, dry_run: bool) -> None:
     """Set up the Organization, accounts, guardrails, state buckets and Terraform roles. Safe to re-run."""
     from rich.table import Table
 
     from .bootstrap import BootstrapRequest, Status, bootstrap, invite_command
 
-    report = bootstrap(BootstrapRequest(ctx.organization(), ctx.environments_dir, account_timeout=account_timeout))
+    report = bootstrap(BootstrapRequest(ctx.organization(), ctx.environments_dir, account_timeout=account_timeout,
+                                        dry_run=dry_run))
     console = _console()
     styles = {Status.CREATED: "green", Status.UPDATED: "yellow", Status.PRESENT: "dim", Status.NOT_MEMBER: "cyan",
               Status.FAILED: "red"}
@@ -393,7 +395,9 @@ def bootstrap_command(ctx: Context, account_timeout: float) -> None:
             # The invite commands are printed below, unwrapped, so they can be copied.
             detail = "not a member of the Organization; invite it (below)" if row.status is Status.NOT_MEMBER \
                 else row.detail
-            table.add_row(row.item, f"[{styles[row.status]}]{row.status.value}[/]", detail.replace("[", r"\["))
+            status = f"would be {row.status.value}" if dry_run and row.status in report.changed_statuses \
+                else row.status.value
+            table.add_row(row.item, f"[{styles[row.status]}]{status}[/]", detail.replace("[", r"\["))
         console.print(table)
     outsiders = report.with_status(Status.NOT_MEMBER)
     if outsiders:
@@ -401,7 +405,10 @@ def bootstrap_command(ctx: Context, account_timeout: float) -> None:
         for row in outsiders:
             console.print(f"  {invite_command(row.account_id)}", markup=False)
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in Status)
-    if report.changed or report.failed:
+    if dry_run:
+        console.print(f"bootstrap --dry-run: {counts}; nothing was changed"
+                      + ("" if report.changed else ": everything is in place"))
+    elif report.changed or report.failed:
         console.print(f"bootstrap: {counts}")
     else:
         console.print(f"Nothing to change: everything is in place ({counts}).")

@@ -63,8 +63,9 @@ def organization_of(project: Path) -> Organization:
     return load_organization(project / "environments", project / "modules")
 
 
-def run_bootstrap(project: Path):
-    return bootstrap(BootstrapRequest(organization_of(project), project / "environments", poll_interval=0.1))
+def run_bootstrap(project: Path, dry_run: bool = False):
+    return bootstrap(BootstrapRequest(organization_of(project), project / "environments", poll_interval=0.1,
+                                      dry_run=dry_run))
 
 
 def reset_aws(moto_server: str) -> None:
@@ -189,25 +190,29 @@ def assert_bootstrapped(organization: Organization, state: dict, only: set[str] 
         assert found["public access block"] == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
                                                 "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
         assert found["ownership"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-        assert policies.same_policy(found["policy"], policies.tls_only_bucket_policy(bucket))
+        assert policies.same_policy(found["policy"], policies.state_bucket_policy(bucket, account_id, settings))
 
         deploy, plan = account["roles"][settings.deploy_role], account["roles"][settings.plan_role]
         assert policies.same_policy(deploy["trust"], policies.deploy_trust_policy(settings, account_id, MANAGEMENT_ID))
         assert policies.same_policy(plan["trust"], policies.plan_trust_policy(settings, account_id, MANAGEMENT_ID))
         assert deploy["attached"] == [policies.ADMINISTRATOR_ACCESS]
         assert deploy["inline"] == {}
-        assert plan["attached"] == [policies.READ_ONLY_ACCESS]
-        assert policies.same_policy(plan["inline"][policies.PLAN_STATE_POLICY_NAME], policies.plan_state_access(bucket))
+        assert plan["attached"] == []  # no managed policy: ReadOnlyAccess reads data
+        wanted_inline = policies.plan_inline_policies(bucket, settings.region)
+        assert set(plan["inline"]) == set(wanted_inline)
+        for name, document in wanted_inline.items():
+            assert policies.same_policy(plan["inline"][name], document), name
         github = [policies.github_oidc_provider_arn(account_id)] if settings.github_repository else []
         assert account["oidc"] == github
 
     assert state["policy types"] == [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]
-    deny_leave = state["scps"][policies.deny_leave_organization_name(organization.name)]
-    assert policies.same_policy(deny_leave["content"], policies.deny_leave_organization())
-    assert deny_leave["targets"] == ["root"]
-    protect = state["scps"][policies.protect_state_name(organization.name)]
-    assert policies.same_policy(protect["content"], policies.protect_state(organization.name, ACCESS_ROLE))
-    assert protect["targets"] == ["production", "staging"]
+    wanted_scps = {scp.name: scp for scp in policies.service_control_policies(settings)}
+    assert set(state["scps"]) - {"FullAWSAccess"} == set(wanted_scps)  # AWS's own default stays
+    for name, scp in wanted_scps.items():
+        assert policies.same_policy(state["scps"][name]["content"], scp.document), name
+    assert state["scps"][policies.deny_leave_organization_name(organization.name)]["targets"] == ["root"]
+    assert state["scps"][policies.guardrails_name(organization.name)]["targets"] == ["root"]
+    assert state["scps"][policies.protect_state_name(organization.name)]["targets"] == ["production", "staging"]
     assert state["units"] == ["developer", "development", "production", "staging"]
 
 
@@ -252,6 +257,10 @@ def test_bootstrap_of_the_example_sets_up_every_account_then_changes_nothing_the
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [their_statement]}))
     iam.update_assume_role_policy(RoleName="TerraformDeploy", PolicyDocument=json.dumps(
         policies.trust_policy(["arn:aws:iam::999999999999:root"], prod, None)))
+    # The plan role as an earlier version left it (ReadOnlyAccess), plus a grant someone added.
+    iam.attach_role_policy(RoleName="TerraformPlan", PolicyArn=policies.READ_ONLY_ACCESS)
+    iam.put_role_policy(RoleName="TerraformPlan", PolicyName="ReadEverything", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
     orgs = management().client("organizations")
     protect = next(p for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
                    if p["Name"] == "acme-protect-state")
@@ -260,23 +269,103 @@ def test_bootstrap_of_the_example_sets_up_every_account_then_changes_nothing_the
         ParentId=orgs.list_roots()["Roots"][0]["Id"])["OrganizationalUnits"] if u["Name"] == "staging")
     orgs.detach_policy(PolicyId=protect["Id"], TargetId=staging)
 
+    drifted = aws_state(organization)
+
+    # A dry run reads everything, says what a run would change, and changes nothing.
+    preview = run_bootstrap(project, dry_run=True)
+    assert preview.dry_run and preview.failed == ()
+    assert aws_state(organization) == drifted
+    shown = run_cli("bootstrap", "--dry-run", cwd=project, env=aws_env_with_managed_policies)
+    assert shown.returncode == 0, shown.stderr
+    assert "would be updated" in shown.stdout and "removed statement AllowAuditRead" in shown.stdout
+    assert "bootstrap --dry-run: 0 created, 4 updated" in shown.stdout and "nothing was changed" in shown.stdout
+    assert aws_state(organization) == drifted
+
     repair = run_bootstrap(project)
 
     changed = {(r.account, r.item): r.detail for r in repair.changed}
+    assert {(r.account, r.item, r.status, r.detail) for r in preview.changed} == \
+        {(r.account, r.item, r.status, r.detail) for r in repair.changed}
     assert set(changed) == {("prod", "state bucket"), ("prod", "role TerraformDeploy"),
-                            ("management", "SCP acme-protect-state")}
+                            ("prod", "role TerraformPlan"), ("management", "SCP acme-protect-state")}
     assert {r.status for r in repair.changed} == {Status.UPDATED}
+    # Their statement is removed, and named: the state bucket's policy is the tool's alone.
     assert changed["prod", "state bucket"] == (f"{bucket}: versioning enabled, public access blocked, "
-                                               "TLS-only bucket policy updated")
+                                               "bucket policy: removed statement AllowAuditRead; restored "
+                                               "DenyInsecureTransport, OnlyToolRolesTouchState")
     assert changed["prod", "role TerraformDeploy"] == "trust policy updated"
+    assert changed["prod", "role TerraformPlan"] == "ReadOnlyAccess detached, inline policy ReadEverything removed"
     assert changed["management", "SCP acme-protect-state"] == "content updated, attached to OU staging"
-    repaired = aws_state(organization)
-    # Their statement is kept: bootstrap owns only its own statement of the bucket policy.
-    assert policies.same_policy(repaired["accounts"]["prod"]["buckets"][bucket].pop("policy"),
-                                {"Version": "2012-10-17",
-                                 "Statement": [their_statement, policies.tls_only_statement(bucket)]})
-    first_run["accounts"]["prod"]["buckets"][bucket].pop("policy")
-    assert repaired == first_run
+    assert aws_state(organization) == first_run
+
+
+def test_an_extra_statement_next_to_the_tools_own_is_named_by_summary_and_removed(
+        aws_env_with_managed_policies, project):
+    organization = organization_of(project)
+    assert run_bootstrap(project).failed == ()
+    prod = "200000000001"
+    bucket = naming.state_bucket("acme", prod)
+    s3 = account_session(prod).client("s3")
+    copy_out = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}/*"}
+    ours = policies.state_bucket_policy(bucket, prod, organization.settings)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**ours, "Statement": [*ours["Statement"], copy_out]}))
+
+    rows = {(r.account, r.item): r for r in run_bootstrap(project).changed}
+
+    assert list(rows) == [("prod", "state bucket")]
+    assert rows["prod", "state bucket"].detail == (
+        f"{bucket}: bucket policy: removed statement Allow s3:GetObject +1 to arn:aws:iam::999999999999:root")
+    assert policies.same_policy(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), ours)
+    assert_bootstrapped(organization, aws_state(organization))
+
+
+def test_a_dry_run_on_nothing_says_everything_would_be_created_and_creates_nothing(
+        aws_env_with_managed_policies, project):
+    orgs = management().client("organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    add_developer(project, "carol")  # an account to be created, in an OU to be created
+    organization = organization_of(project)
+
+    report = run_bootstrap(project, dry_run=True)
+
+    assert report.failed == ()
+    statuses = {(r.account, r.item): r.status for r in report.rows}
+    for kind in ("production", "staging", "development", "developer"):
+        assert statuses["management", f"OU {kind}"] is Status.CREATED
+    assert statuses["carol", "account"] is Status.CREATED
+    assert statuses["management", "service control policies"] is Status.CREATED
+    for scp in policies.service_control_policies(organization.settings):
+        assert statuses["management", f"SCP {scp.name}"] is Status.CREATED
+    details = {(r.account, r.item): r.detail for r in report.rows}
+    assert details["management", "SCP acme-protect-state"] == \
+        "attached to OU production (to be created), attached to OU staging (to be created)"
+    for name in environment_accounts(organization):
+        if name == "carol":
+            continue
+        assert statuses[name, "state bucket"] is Status.CREATED, name
+        assert statuses[name, "role TerraformPlan"] is Status.CREATED, name
+        assert details[name, "role TerraformPlan"].startswith(
+            "TerraformStateAccess + TerraformPlanRead + TerraformPlanDenyData; trusts"), name
+    root = orgs.list_roots()["Roots"][0]
+    assert orgs.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"] == []
+    assert orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] == [] or all(
+        p["Name"] == "FullAWSAccess" for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"])
+    assert [a["Email"] for a in orgs.list_accounts()["Accounts"]] == [a["Email"] for a in orgs.list_accounts()[
+        "Accounts"] if a["Id"] == MANAGEMENT_ID]
+    for account_id in ("200000000001", "300000000001"):
+        assert bucket_names(account_id) == set()
+        assert account_session(account_id).client("iam").list_roles()["Roles"] == []
+    assert not (project / "environments" / ACCOUNT_IDS_FILE).exists()
+
+
+def test_a_dry_run_without_an_organization_says_so_and_stops(aws_env_with_managed_policies, project):
+    result = run_cli("bootstrap", "--dry-run", cwd=project, env=aws_env_with_managed_policies)
+
+    assert result.returncode == 0, result.stderr
+    assert "Organization" in result.stdout and "would be created" in result.stdout
+    with pytest.raises(management().client("organizations").exceptions.AWSOrganizationsNotInUseException):
+        management().client("organizations").describe_organization()
 
 
 def test_a_failure_in_one_account_is_reported_and_the_others_go_on(aws_env_with_managed_policies, project):
@@ -404,3 +493,48 @@ def test_credentials_of_another_account_are_refused_before_any_change(aws_env_wi
         assert bucket_names(account_id) == set()
         assert account_session(account_id).client("iam").list_roles()["Roles"] == []
     assert not (project / "environments" / ACCOUNT_IDS_FILE).exists()
+
+
+# -- the roles bootstrap made, used by Terraform ----------------------------------------------------------
+
+@pytest.mark.terraform
+def test_the_example_plans_with_the_bootstrapped_plan_role(aws_env_with_managed_policies, terraform_env,
+                                                           terraform_cache, tmp_path):
+    """Deployed with the deploy role, then `plan --all --role plan`, each through the roles bootstrap put in
+    place (moto does not enforce their policies: test_policy_tables.py checks what they allow)."""
+    project = copy_project(tmp_path)
+    for path in (project / "environments").glob("*.hcl"):  # production, and a user of another environment
+        if path.stem not in {"accounts", "organization", "production", "dev", "feature-checkout"}:
+            path.unlink()
+    env = {**aws_env_with_managed_policies, "AWS_ORG_WORKSPACES_CACHE": str(terraform_cache),
+           **{k: v for k, v in terraform_env.items() if k.startswith("TF_") or k == "CHECKPOINT_DISABLE"}}
+    assert run_bootstrap(project).failed == ()
+
+    def main_py(*args: str):
+        return run_cli("--environments", str(project / "environments"), "--modules", str(project / "modules"),
+                       *args, "--out", str(project / "cdktf.out"), "--no-extensions", env=env)
+
+    deployed = main_py("deploy", "--all", "--auto-approve", "--allow-production", "--jobs", "2")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    planned = main_py("plan", "--all", "--role", "plan", "--jobs", "2", "--json", str(project / "review.json"))
+
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    review = json.loads((project / "review.json").read_text())
+    entries = [e for group in review["accounts"] for e in group["environments"]]
+    assert sorted(e["environment"] for e in entries) == ["dev", "feature-checkout", "production"]
+    for entry in entries:
+        assert entry["status"] == "unchanged", entry
+        assert entry["role_arn"] == f"arn:aws:iam::{entry['account_id']}:role/TerraformPlan"
+        plan_role = account_session(entry["account_id"]).client("iam").get_role(RoleName="TerraformPlan")["Role"]
+        assert plan_role["Arn"] == entry["role_arn"]  # the role bootstrap made, not one moto made up
+
+
+def test_a_dry_runs_clients_let_reads_through_and_refuse_writes(fresh_aws):
+    from generators.bootstrap import DryRunWrite, _ReadOnlyClient
+
+    s3 = _ReadOnlyClient(management().client("s3"))
+    assert s3.list_buckets()["Buckets"] == []
+    with pytest.raises(DryRunWrite, match="create_bucket"):
+        s3.create_bucket(Bucket="acme-tfstate-123456789012")
+    assert management().client("s3").list_buckets()["Buckets"] == []
+    assert s3.can_paginate("list_objects_v2") and s3.get_paginator("list_objects_v2") is not None

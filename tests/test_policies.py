@@ -52,25 +52,6 @@ def test_protect_state_never_matches_the_lock_object():
             assert not iam_matches(resource, LOCK_OBJECT), (statement["Sid"], resource)
 
 
-def test_protect_state_denies_deleting_state_objects_but_not_lock_objects():
-    document = policies.protect_state("acme", "OrganizationAccountAccessRole")
-    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
-        assert denied(document, action, STATE_OBJECT)
-        assert not denied(document, action, LOCK_OBJECT)
-    assert not denied(document, "s3:PutObject", STATE_OBJECT)  # Terraform must keep writing state
-
-
-def test_protect_state_denies_deleting_or_weakening_every_state_bucket_and_only_those():
-    document = policies.protect_state("acme", "OrganizationAccountAccessRole")
-    for action in ("s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
-                   "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
-                   "s3:PutBucketOwnershipControls", "s3:PutLifecycleConfiguration"):
-        assert denied(document, action, f"arn:aws:s3:::{PROD_BUCKET}"), action
-        assert denied(document, action, "arn:aws:s3:::acme-tfstate-300000000001"), action
-        assert not denied(document, action, "arn:aws:s3:::production-uploads-200000000001"), action
-        assert not denied(document, action, "arn:aws:s3:::other-tfstate-200000000001"), action
-
-
 def test_protect_state_exempts_only_the_access_role():
     document = policies.protect_state("acme", "OrganizationAccountAccessRole")
     for statement in statements(document, "Deny"):
@@ -87,17 +68,34 @@ def test_deny_leave_organization():
     assert denied(document, "organizations:LeaveOrganization", "*")
     assert policies.deny_leave_organization_name("acme") == "acme-deny-leave-organization"
     assert policies.protect_state_name("acme") == "acme-protect-state"
+    assert policies.guardrails_name("acme") == "acme-guardrails"
 
 
-def test_service_control_policies_fit_the_size_limit():
-    for document in (policies.deny_leave_organization(), policies.protect_state("a" * 50, "R" * 64)):
-        assert len(policies.compact(document)) <= 5120
+def test_where_each_service_control_policy_is_attached(settings):
+    targets = {scp.name: scp.targets for scp in policies.service_control_policies(settings)}
+    assert targets == {"acme-deny-leave-organization": ("root",), "acme-guardrails": ("root",),
+                       "acme-protect-state": ("production", "staging")}
+
+
+def test_service_control_policies_fit_the_size_limit(settings):
+    # The longest names the rules allow: the organization within the state bucket's 63 characters,
+    # roles at IAM's 64, all three different.
+    longest = replace(settings, name="a" * (63 - len("-tfstate-") - 12), access_role="A" * 64,
+                      deploy_role="D" * 64, plan_role="P" * 64)
+    for scp in policies.service_control_policies(longest):
+        assert len(policies.compact(scp.document)) <= 5120, scp.name
+
+
+def test_plan_role_inline_policies_fit_iams_limit(settings):
+    # IAM allows 10,240 characters (whitespace not counted) for all inline policies of a role together.
+    documents = policies.plan_inline_policies("a" * 42 + "-tfstate-200000000001", "ap-southeast-2")
+    assert sum(len(policies.compact(document)) for document in documents.values()) <= 10240
 
 
 # -- the state bucket ---------------------------------------------------------------------------------
 
 def test_tls_only_policy_denies_any_insecure_access_to_bucket_and_objects():
-    [statement] = statements(policies.tls_only_bucket_policy(PROD_BUCKET))
+    statement = policies.tls_only_statement(PROD_BUCKET)
     assert statement["Effect"] == "Deny"
     assert statement["Principal"] == "*"
     assert statement["Action"] == "s3:*"
@@ -107,33 +105,13 @@ def test_tls_only_policy_denies_any_insecure_access_to_bucket_and_objects():
     assert not any(iam_matches(r, "arn:aws:s3:::acme-tfstate-300000000001") for r in statement["Resource"])
 
 
-def test_with_statement_keeps_other_statements_and_replaces_its_own():
-    others = {"Sid": "AllowLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
-              "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{PROD_BUCKET}/logs/*"}
-    stale = {**policies.tls_only_statement(PROD_BUCKET), "Resource": "arn:aws:s3:::old"}
-    merged = policies.with_statement({"Version": "2012-10-17", "Statement": [others, stale]},
-                                     policies.tls_only_statement(PROD_BUCKET))
-    assert merged["Statement"] == [others, policies.tls_only_statement(PROD_BUCKET)]
-    assert policies.with_statement(None, policies.tls_only_statement(PROD_BUCKET)) == \
-        policies.tls_only_bucket_policy(PROD_BUCKET)
-    # Applying it twice changes nothing: that is how bootstrap sees the policy is already in place.
-    assert policies.same_policy(policies.with_statement(merged, policies.tls_only_statement(PROD_BUCKET)), merged)
+def test_statement_label_names_a_statement_by_sid_or_by_what_it_does():
+    assert policies.statement_label(policies.tls_only_statement(PROD_BUCKET)) == "DenyInsecureTransport"
+    assert policies.statement_label({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                                     "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}) == \
+        "Allow s3:GetObject +1 to arn:aws:iam::999999999999:root"
+    assert policies.statement_label({"Effect": "Deny", "Principal": "*", "Action": "s3:*"}) == "Deny s3:* to *"
 
-
-def test_plan_role_may_write_and_delete_only_lock_objects():
-    document = policies.plan_state_access(PROD_BUCKET)
-    allowed = statements(document, "Allow")
-    assert allowed == statements(document)
-
-    def allows(action: str, resource: str) -> bool:
-        return any(action in as_list(s["Action"]) and any(iam_matches(r, resource) for r in as_list(s["Resource"]))
-                   for s in allowed)
-
-    for action in ("s3:PutObject", "s3:DeleteObject"):
-        assert allows(action, LOCK_OBJECT)
-        assert not allows(action, STATE_OBJECT)
-    assert allows("s3:GetObject", STATE_OBJECT)
-    assert allows("s3:ListBucket", f"arn:aws:s3:::{PROD_BUCKET}")
 
 
 # -- trust policies -------------------------------------------------------------------------------------
