@@ -4,9 +4,10 @@ organization "acme" {
   deploy_role = "TerraformDeploy"
   plan_role   = "TerraformPlan"
 
-  # Principals the deploy and plan roles trust (the CI role in the management account).
-  deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci"]
-  plan_principals   = ["arn:aws:iam::123456789012:role/platform-ci"]
+  # Principals the deploy and plan roles trust: two CI roles in the management account, never one
+  # for both (a pull-request job plans, and a pull request can change the workflow it runs under).
+  deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci-deploy"]
+  plan_principals   = ["arn:aws:iam::123456789012:role/platform-ci-plan"]
 
   # Typed cdktf customizations from generators/extensions/, switched on by name.
   extensions = ["developer-budget"]

@@ -25,7 +25,8 @@ from generators.models import Organization
 REGION = "us-east-1"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 REPOSITORY = "acme/infrastructure"
-CI = "arn:aws:iam::123456789012:role/platform-ci"
+CI = "arn:aws:iam::123456789012:role/platform-ci-deploy"
+CI_PLAN = "arn:aws:iam::123456789012:role/platform-ci-plan"
 DEV_ROOT = "arn:aws:iam::400000000001:root"
 GITHUB_MAIN = f"github-oidc sub=repo:{REPOSITORY}:ref:refs/heads/main"
 GITHUB_ANY = f"github-oidc sub=repo:{REPOSITORY}:*"
@@ -115,13 +116,14 @@ def test_bootstrap_trust_is_clean_until_production_trusts_development(fresh_aws,
     bootstrap_like(example)
     report = read_access(example)
     assert [a.name for a in report.accounts] == list(ALL)  # production first, development next to it
-    assert matrix(report) == {CI: {name: DEPLOY for name in ALL}}
+    assert matrix(report) == {CI: {name: DEPLOY for name in ALL}, CI_PLAN: {name: PLAN for name in ALL}}
     assert report.violations == () and report.missing_roles == () and report.skipped == ()
     assert {(r.account.name, r.role, r.level) for r in report.roles} == \
         {(name, role, level) for name in ALL for role, level in (("TerraformDeploy", DEPLOY), ("TerraformPlan", PLAN))}
     result = run_cli("access", "--json", env=fresh_aws)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["matrix"] == [{"principal": CI, "levels": [DEPLOY] * 7}]
+    assert json.loads(result.stdout)["matrix"] == [{"principal": CI, "levels": [DEPLOY] * 7},
+                                                   {"principal": CI_PLAN, "levels": [PLAN] * 7}]
 
     # Deliberately over-permissive: production's deploy role trusts the whole development account.
     add_to_trust("200000000001", "TerraformDeploy", allow("DevelopersToo", {"AWS": DEV_ROOT}))
@@ -152,6 +154,7 @@ def test_github_oidc_trust_is_clean_and_missing_roles_are_reported(fresh_aws, tm
     report = read_access(organization)
     assert matrix(report) == {
         CI: {**{name: DEPLOY for name in ALL}, "bob": "none"},
+        CI_PLAN: {**{name: PLAN for name in ALL}, "bob": "none"},
         GITHUB_MAIN: {**{name: DEPLOY for name in ALL}, "bob": "none"},
         GITHUB_PR: {**{name: PLAN for name in ALL}, "bob": "none"},
     }
@@ -251,7 +254,7 @@ def test_parse_recorded_get_role_with_url_encoded_policy():
     role = recorded("iam-get-role-raw", "iam", "GetRole")["Role"]
     grants = parse_trust_policy(role["AssumeRolePolicyDocument"], "200000000001")
     assert [(g.principal, g.statement, g.pinned_ref) for g in grants] == [
-        (CI, "DeployPrincipals", False),
+        ("arn:aws:iam::123456789012:role/platform-ci", "DeployPrincipals", False),
         (GITHUB_MAIN, "GitHubMain", True),
     ]
 

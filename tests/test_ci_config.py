@@ -127,7 +127,7 @@ def test_github_workflow_content(project, cli):
     credentials = uses["aws-actions/configure-aws-credentials"]
     assert credentials["uses"].endswith("@v4")
     # CI signs in as the principal the plan roles trust; each workspace assumes its account's plan role
-    assert credentials["with"]["role-to-assume"] == "arn:aws:iam::123456789012:role/platform-ci"
+    assert credentials["with"]["role-to-assume"] == "arn:aws:iam::123456789012:role/platform-ci-plan"
     assert credentials["with"]["aws-region"] == "us-east-1"
     runs = "\n".join(s.get("run", "") for s in plan["steps"])
     assert ('python main.py plan "$ENVIRONMENT" --role plan --json "plan-$ENVIRONMENT.json" '
@@ -200,7 +200,7 @@ def test_github_check_fails_when_what_the_workflow_names_changes(project, cli):
         .replace('"hotfix-login"', '"feature-search"').replace("hotfix/login", "feature/search"))
     assert cli("ci", "github", "--check", cwd=project).returncode == 0
     # ...but the jobs name the principal CI signs in as.
-    edit(project / "environments/organization.hcl", 'deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci"]',
+    edit(project / "environments/organization.hcl", 'deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci-deploy"]',
          'deploy_principals = ["arn:aws:iam::123456789012:role/platform-deployer"]')
     stale = cli("ci", "github", "--check", cwd=project)
     assert stale.returncode == 1

@@ -147,9 +147,10 @@ def test_trust_policies_trust_exactly_the_configured_principals(settings):
         [statement] = statements(document)
         assert statement["Effect"] == "Allow"
         assert statement["Action"] == "sts:AssumeRole"
-        assert statement["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/platform-ci"]}
-        assert statement["Principal"]["AWS"] == list(principals)
+        assert statement["Principal"] == {"AWS": list(principals)}
         assert "Condition" not in statement
+    assert settings.deploy_principals == ("arn:aws:iam::123456789012:role/platform-ci-deploy",)
+    assert settings.plan_principals == ("arn:aws:iam::123456789012:role/platform-ci-plan",)
 
 
 def test_trust_policies_default_to_the_management_account(settings):
@@ -167,7 +168,7 @@ def test_trust_policies_default_to_the_management_account(settings):
 def test_trust_policies_with_github_trust_only_that_repository(settings, build, subject):
     document = build(replace(settings, github_repository="acme/platform"), PROD_ID, MANAGEMENT_ID)
     people, github = statements(document)
-    assert people["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/platform-ci"]}
+    assert people["Principal"]["AWS"] in (list(settings.deploy_principals), list(settings.plan_principals))
     assert github == {
         "Sid": "GitHubActions",
         "Effect": "Allow",
