@@ -9,6 +9,10 @@ organization "acme" {
   deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci-deploy"]
   plan_principals   = ["arn:aws:iam::123456789012:role/platform-ci-plan"]
 
+  # GitHub Actions signs in to each account's roles directly (OIDC): plan roles trust pull requests,
+  # deploy roles pushes to main, production only its protected GitHub environment (README, "Security model").
+  github_repository = "acme/infrastructure"
+
   # Typed cdktf customizations from generators/extensions/, switched on by name.
   extensions = ["developer-budget"]
 }

@@ -407,7 +407,7 @@ class _Bootstrap:
         if self.settings.github_repository:
             self._step(account.name, "GitHub OIDC provider",
                        functools.partial(self._github_provider, iam, account_id), account_id)
-        deploy_trust = policies.deploy_trust_policy(self.settings, account_id, self.caller)
+        deploy_trust = policies.deploy_trust_policy(self.settings, account_id, self.caller, account.kind)
         plan_trust = policies.plan_trust_policy(self.settings, account_id, self.caller)
         self._step(account.name, f"role {self.settings.deploy_role}", functools.partial(
             self._role, iam, self.settings.deploy_role, deploy_trust, policies.ADMINISTRATOR_ACCESS, None,
@@ -474,8 +474,10 @@ class _Bootstrap:
             role = None
         changes: list[str] = []
         if role is None:
-            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policies.without_self_trust(trust)),
                             Description=f"{purpose}; managed by {TOOL_NAME} bootstrap")
+            if policies.without_self_trust(trust) != trust:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
         elif not policies.same_policy(_document(role["AssumeRolePolicyDocument"]), trust):
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
             changes.append("trust policy updated")
@@ -498,7 +500,7 @@ class _Bootstrap:
                 changes.append(f"inline policy {inline_name} {'set' if current is None else 'updated'}")
         if role is None:
             trusted = [", ".join(s["Principal"]["AWS"]) if "AWS" in s["Principal"] else "GitHub Actions"
-                       for s in trust["Statement"]]
+                       for s in policies.without_self_trust(trust)["Statement"]]
             policy_names = policy_name + (f" + {inline[0]}" if inline else "")
             return Status.CREATED, f"{policy_names}; trusts {', '.join(trusted)}"
         return (Status.UPDATED, ", ".join(changes)) if changes else (Status.PRESENT, "")
