@@ -125,8 +125,9 @@ def github_settings(organization: Organization, branch: str = DEFAULT_BRANCH) ->
     settings = organization.settings
     repository = settings.github_repository
     has_production = any(e.kind is AccountKind.PRODUCTION for e in organization.environments)
-    lines = [f"Branch protection on {branch}: require a reviewed pull request and passing checks, and allow no "
-             f"bypass: every push to {branch} deploys staging, development and developer accounts."]
+    lines = [f"Branch protection on {branch}: require a reviewed pull request, passing checks and branches up to "
+             f"date before merging, and allow no bypass: every push to {branch} deploys staging, development and "
+             "developer accounts, and deploys apply only the plans reviewed on the pull request's head."]
     if has_production:
         lines.append(f"Environment \"{GITHUB_PRODUCTION_ENVIRONMENT}\": required reviewers (prevent self-review) "
                      f"and deployment branches limited to {branch}: its approval is what stands between a merge "

@@ -148,7 +148,7 @@ def test_github_workflow_content(project, cli):
     assert "github.event_name == 'push'" in deploy["if"]
     assert deploy["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.affected.outputs.deploy) }}"
     deploy_run = "\n".join(s.get("run", "") for s in deploy["steps"])
-    assert 'python main.py deploy "${names[@]}" --auto-approve' in deploy_run
+    assert 'python main.py deploy "${names[@]}" --expect-review review.json --auto-approve' in deploy_run
     assert "--allow-production" not in deploy_run
 
     production = jobs["production"]
@@ -158,8 +158,8 @@ def test_github_workflow_content(project, cli):
     production_credentials = next(s for s in production["steps"] if "configure-aws-credentials" in s.get("uses", ""))
     assert production_credentials["with"]["role-to-assume"] == "arn:aws:iam::200000000001:role/TerraformDeploy"
     assert prod.account.id == "200000000001"
-    assert any(s.get("run") == "python main.py deploy production --allow-production --auto-approve"
-               for s in production["steps"])
+    assert any(s.get("run") == "python main.py deploy production --expect-review review.json --allow-production "
+                               "--auto-approve" for s in production["steps"])
 
 
 def test_the_review_script_is_valid_javascript(project, cli, tmp_path):
@@ -323,6 +323,33 @@ def test_pull_request_jobs_get_no_secrets_and_no_write_permission(project, cli):
             if step.get("uses", "").startswith("actions/checkout"):
                 assert step["with"]["persist-credentials"] is False, name
             assert "github.token" not in json.dumps(step) or "github.event_name == 'push'" in json.dumps(step), name
+
+
+def test_deploys_apply_only_the_reviewed_plans_of_the_merged_pull_request(project, cli, tmp_path):
+    generate(cli, project, "github")
+    jobs = load_yaml(project / WORKFLOW)["jobs"]
+    for name in ("deploy", "production"):
+        names = [s.get("name", "") for s in jobs[name]["steps"]]
+        fetch = names.index("Fetch the reviewed plans of the merged pull request")
+        deploy = next(i for i, n in enumerate(names) if n.startswith("Deploy"))
+        assert fetch < deploy and "--expect-review review.json" in jobs[name]["steps"][deploy]["run"]
+        assert jobs[name]["permissions"]["actions"] == "read"
+    # The merge of the plan job's per-environment reviews, run for real: one review with every environment.
+    script = next(s for s in jobs["deploy"]["steps"] if s.get("name", "").startswith("Fetch"))["run"]
+    merge = next(line.strip() for line in script.splitlines() if line.strip().startswith("jq -s"))
+    for environment, account in (("qa", "300000000002"), ("uat", "300000000003")):
+        folder = tmp_path / "reviewed" / f"plan-{environment}"
+        folder.mkdir(parents=True)
+        (folder / f"plan-{environment}.json").write_text(json.dumps(
+            {"generated_by": "x", "accounts": [{"account": account, "environments": [{"environment": environment}]}]}))
+    merged = subprocess.run(["bash", "-e", "-c", merge], cwd=tmp_path, capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    review = json.loads((tmp_path / "review.json").read_text())
+    assert [e["environment"] for group in review["accounts"] for e in group["environments"]] == ["qa", "uat"]
+    # No plans (a failed plan run): no review, so nothing is deployed.
+    shutil.rmtree(tmp_path / "reviewed")
+    (tmp_path / "reviewed").mkdir()
+    assert subprocess.run(["bash", "-e", "-c", merge], cwd=tmp_path, capture_output=True).returncode != 0
 
 
 def test_ci_github_prints_the_settings_it_relies_on(project, cli):
