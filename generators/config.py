@@ -109,6 +109,7 @@ class _Builder:
             return None
         environments = self._environments(env_blocks, accounts, settings)
         self._layout(accounts, environments, env_blocks)
+        self._check_default_deploy_trust(by_kind["organization"][0], accounts)
         if self.problems:
             return None
         return Organization(
@@ -184,6 +185,23 @@ class _Builder:
                                  "request can change the workflow it runs under, so whatever identity plans can "
                                  "be made to deploy; use separate principals for plan and deploy",
                           "plan_principals")
+
+    def _check_default_deploy_trust(self, block: RawBlock, accounts: Mapping[str, Account]) -> None:
+        """Without deploy_principals, deploy roles trust the management account's root: then no plan
+        principal may live in the management account, for the same reason as above."""
+        if block.attributes.get("deploy_principals"):
+            return
+        management = next((a for a in accounts.values() if a.kind is AccountKind.MANAGEMENT and a.id), None)
+        if management is None:
+            return
+        for principal in block.attributes.get("plan_principals", []):
+            if principal.startswith(f"arn:aws:iam::{management.id}:"):
+                self._problem(block, f"principal '{principal}' in plan_principals is in the management account "
+                                     f"'{management.name}', whose root the deploy roles trust when deploy_principals "
+                                     "is not set: pull-request jobs plan, and a pull request can change the workflow "
+                                     "it runs under, so whatever identity plans can be made to deploy; set "
+                                     "deploy_principals, or take plan principals from another account",
+                              "plan_principals")
 
     def _check_extensions(self, block: RawBlock) -> None:
         for name in block.attributes.get("extensions", []):
