@@ -96,8 +96,8 @@ def github_workflow(request: CiRequest) -> CiFile:
         "development": _development_account(organization) if settings.github_repository else None,
         "production": None if production is None or production.account.id is None else {
             "name": production.name,
-            "credentials": _quoted(organization.role_arn(production.account)) if settings.github_repository
-            else _credentials(settings, settings.deploy_principals, organization.role_arn(production.account)),
+            "credentials": _credentials(settings, settings.deploy_principals,
+                                        _quoted(organization.role_arn(production.account))),
             "github_environment": GITHUB_PRODUCTION_ENVIRONMENT,
         },
     }
@@ -105,15 +105,15 @@ def github_workflow(request: CiRequest) -> CiFile:
     return CiFile("github", request.root / GITHUB_WORKFLOW, GITHUB_WORKFLOW, content, generate)
 
 
-def _credentials(settings: OrganizationSettings, principals: tuple[str, ...], per_account: str) -> str:
-    """The identity a job signs in as (OIDC).
+def _credentials(settings: OrganizationSettings, principals: tuple[str, ...], account_role: str) -> str:
+    """The identity a job signs in as (OIDC), as a YAML value; ``account_role`` is the account's own role.
 
-    With ``github_repository``, each account's own role: bootstrap makes it trust exactly the subjects of
+    With ``github_repository``, the account's own role: bootstrap makes it trust exactly the subjects of
     the jobs meant to use it (see policies.github_deploy_subjects). Otherwise the first configured
     principal, whose own trust is kept outside this tool; each workspace then assumes its account's role.
     """
     if settings.github_repository or not principals:
-        return per_account if per_account.startswith("${{") else _quoted(per_account)
+        return account_role
     return _quoted(principals[0])
 
 

@@ -224,7 +224,6 @@ def trust_policy(principals: Sequence[str], account_id: str, github_subjects: Se
     return {"Version": VERSION, "Statement": statements}
 
 
-
 def without_self_trust(trust: Mapping[str, Any]) -> dict[str, Any]:
     """``trust`` for creating the role: IAM refuses a principal that does not exist yet, the role itself included."""
     return {**trust, "Statement": [s for s in trust["Statement"] if s.get("Sid") != SELF_TRUST_SID]}
