@@ -479,7 +479,7 @@ class _Bootstrap:
         if self.settings.github_repository:
             self._step(account.name, "GitHub OIDC provider",
                        functools.partial(self._github_provider, iam, account_id), account_id)
-        deploy_trust = policies.deploy_trust_policy(self.settings, account_id, self.caller)
+        deploy_trust = policies.deploy_trust_policy(self.settings, account_id, self.caller, account.kind)
         plan_trust = policies.plan_trust_policy(self.settings, account_id, self.caller)
         self._step(account.name, f"role {self.settings.deploy_role}", functools.partial(
             self._role, iam, self.settings.deploy_role, deploy_trust, (policies.ADMINISTRATOR_ACCESS,), {},
@@ -557,8 +557,13 @@ class _Bootstrap:
         changes: list[str] = []
         if role is None:
             if apply:
-                iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                # IAM refuses a trust policy naming a role that does not exist yet: the role's trust
+                # in itself is added once it exists.
+                iam.create_role(RoleName=name,
+                                AssumeRolePolicyDocument=json.dumps(policies.without_self_trust(trust)),
                                 Description=f"{purpose}; managed by {TOOL_NAME} bootstrap")
+                if policies.without_self_trust(trust) != trust:
+                    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
             attached, current_inline = set(), set()
         else:
             if not policies.same_policy(_document(role["AssumeRolePolicyDocument"]), trust):
@@ -591,7 +596,7 @@ class _Bootstrap:
                 changes.append(f"inline policy {policy_name} {'set' if current is None else 'updated'}")
         if role is None:
             trusted = [", ".join(s["Principal"]["AWS"]) if "AWS" in s["Principal"] else "GitHub Actions"
-                       for s in trust["Statement"]]
+                       for s in policies.without_self_trust(trust)["Statement"]]
             policy_names = " + ".join([*(arn.rsplit("/", 1)[-1] for arn in managed), *inline])
             return Status.CREATED, f"{policy_names}; trusts {', '.join(trusted)}"
         return (Status.UPDATED, ", ".join(changes)) if changes else (Status.PRESENT, "")

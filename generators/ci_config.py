@@ -23,9 +23,10 @@ import jinja2
 from .affected import environment_inputs
 from .errors import GeneratedFileConflict, ToolError, UsageError
 from .extensions import applicable
-from .models import AccountKind, Organization
+from .models import AccountKind, Organization, OrganizationSettings
 from .output import atomic_write
 from .output import STACKS
+from .policies import GITHUB_PRODUCTION_ENVIRONMENT, github_deploy_subjects, github_plan_subject
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 GITHUB_WORKFLOW = ".github/workflows/infrastructure.yml"
@@ -78,6 +79,7 @@ def github_workflow(request: CiRequest) -> CiFile:
     options = f" --branch {request.branch}" if request.branch != DEFAULT_BRANCH else ""
     generate = f"{command} ci github{options}"
     production = next((e for e in organization.environments if e.kind is AccountKind.PRODUCTION), None)
+    settings = organization.settings
     context = {
         "header": _header(generate, "GitHub Actions workflow"),
         "command": command,
@@ -87,23 +89,69 @@ def github_workflow(request: CiRequest) -> CiFile:
         "python_version": PYTHON_VERSION,
         "terraform_version": TERRAFORM_VERSION,
         "install": "pip install -e '.[typed]'" if _needs_typed_bindings(organization) else "pip install -e .",
-        # CI signs in (OIDC) as the principal the roles trust; each workspace then assumes its own account's
-        # role. Without configured principals, the job assumes the account's role directly.
-        "deploy_principal": (organization.settings.deploy_principals or (None,))[0],
-        "plan_credentials": _credentials(organization.settings.plan_principals, "${{ matrix.plan_role_arn }}"),
-        "deploy_credentials": _credentials(organization.settings.deploy_principals, "${{ matrix.deploy_role_arn }}"),
-        "development": _development_account(organization),
+        "plan_credentials": _credentials(settings, settings.plan_principals, "${{ matrix.plan_role_arn }}"),
+        "deploy_credentials": _credentials(settings, settings.deploy_principals, "${{ matrix.deploy_role_arn }}"),
+        # Preview environments are made by pull-request jobs: only the development account's deploy role,
+        # which trusts the pull-request subject, may serve them; never a principal that deploys elsewhere.
+        "development": _development_account(organization) if settings.github_repository else None,
         "production": None if production is None or production.account.id is None else {
             "name": production.name,
-            "deploy_role_arn": organization.role_arn(production.account),
+            "credentials": _credentials(settings, settings.deploy_principals,
+                                        _quoted(organization.role_arn(production.account))),
+            "github_environment": GITHUB_PRODUCTION_ENVIRONMENT,
         },
     }
     content = render("github-workflow.yml.j2", context)
     return CiFile("github", request.root / GITHUB_WORKFLOW, GITHUB_WORKFLOW, content, generate)
 
 
-def _credentials(principals: tuple[str, ...], per_account: str) -> str:
-    return json.dumps(principals[0]) if principals else per_account
+def _credentials(settings: OrganizationSettings, principals: tuple[str, ...], account_role: str) -> str:
+    """The identity a job signs in as (OIDC), as a YAML value; ``account_role`` is the account's own role.
+
+    With ``github_repository``, the account's own role: bootstrap makes it trust exactly the subjects of
+    the jobs meant to use it (see policies.github_deploy_subjects). Otherwise the first configured
+    principal, whose own trust is kept outside this tool; each workspace then assumes its account's role.
+    """
+    if settings.github_repository or not principals:
+        return account_role
+    return _quoted(principals[0])
+
+
+def github_settings(organization: Organization, branch: str = DEFAULT_BRANCH) -> tuple[str, ...]:
+    """The repository settings the workflow's separation relies on, and GitHub cannot be told from a file.
+
+    Printed by `ci github`; kept here as data so the README and the tests read the same words.
+    """
+    settings = organization.settings
+    repository = settings.github_repository
+    has_production = any(e.kind is AccountKind.PRODUCTION for e in organization.environments)
+    lines = [f"Branch protection on {branch}: require a reviewed pull request, passing checks and branches up to "
+             f"date before merging, and allow no bypass: every push to {branch} deploys staging, development and "
+             "developer accounts, and deploys apply only the plans reviewed on the pull request's head."]
+    if has_production:
+        lines.append(f"Environment \"{GITHUB_PRODUCTION_ENVIRONMENT}\": required reviewers (prevent self-review) "
+                     f"and deployment branches limited to {branch}: its approval is what stands between a merge "
+                     "and production.")
+    lines.append("Actions: require approval to run workflows from outside collaborators' forks; keep the default "
+                 "OIDC subject claim (the roles' trust matches its exact form).")
+    if repository:
+        lines.append(f"Trusted subjects: plan roles {github_plan_subject(repository)}; deploy roles "
+                     + "; ".join(f"{kind.value} {', '.join(github_deploy_subjects(repository, kind))}"
+                                 for kind in (AccountKind.PRODUCTION, AccountKind.STAGING, AccountKind.DEVELOPMENT,
+                                              AccountKind.DEVELOPER))
+                     + ": nothing a pull request presents is trusted by a staging or production deploy role.")
+        if branch != DEFAULT_BRANCH:
+            lines.append(f"Deploy roles trust pushes to {DEFAULT_BRANCH} only: jobs on pushes to {branch} will be "
+                         "refused until the trust is changed to match.")
+    else:
+        plan = settings.plan_principals[0] if settings.plan_principals else "(no plan principal)"
+        deploy = settings.deploy_principals[0] if settings.deploy_principals else "(no deploy principal)"
+        lines.append(f"github_repository is not set: jobs sign in as {plan} (pull requests) and {deploy} (pushes), "
+                     "whose trust you keep yourself; let the plan principal trust only pull requests and the "
+                     "deploy principal only pushes to main. Set github_repository so that each account's roles "
+                     "trust their jobs directly, production only its protected environment, and to get preview "
+                     "environments.")
+    return tuple(lines)
 
 
 def _development_account(organization) -> dict | None:
@@ -192,6 +240,7 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
     )
     environment.filters["q"] = _quoted
+    environment.filters["sq"] = _expression_string
     return environment
 
 
@@ -221,6 +270,11 @@ def _template_line(exc: BaseException, path: Path) -> int | None:
 def _quoted(value: Any) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML), so '!', '*' or ':' stay literal."""
     return json.dumps(str(value))
+
+
+def _expression_string(value: Any) -> str:
+    """A string literal inside a GitHub Actions expression: single quotes, a quote doubled."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _header(command: str, what: str) -> str:

@@ -161,7 +161,9 @@ def costs_command(ctx: Context, month: str | None, as_json: bool) -> None:
 def access_command(ctx: Context, as_json: bool) -> None:
     """Who can plan and deploy where: the deploy and plan roles' trust policies, read live, as a
     principals x accounts matrix. Exit 1 when production is deployable by a non-CI principal, or
-    without MFA or a pinned git ref, or readable from a development or developer account."""
+    without MFA or a pinned git ref or environment, or readable from a development or developer account;
+    when a principal or GitHub subject that plans can deploy production or staging; or when a deploy
+    role outside development accounts trusts a subject that a pull request can present."""
     from .insights import as_json as to_json
     from .insights.access import read_access
 
@@ -171,9 +173,9 @@ def access_command(ctx: Context, as_json: bool) -> None:
     else:
         _print_access(report)
     if report.violations:
-        raise ToolError(f"{len(report.violations)} access violation{'s' if len(report.violations) != 1 else ''} "
-                        "in production's roles: " + ", ".join(f"{v.rule} ({v.principal} on {v.role})"
-                                                              for v in report.violations))
+        raise ToolError(f"{len(report.violations)} access violation{'s' if len(report.violations) != 1 else ''}: "
+                        + ", ".join(f"{v.rule} ({v.principal} on {v.account.name}/{v.role})"
+                                    for v in report.violations))
 
 
 def _print_access(report) -> None:
@@ -191,9 +193,10 @@ def _print_access(report) -> None:
         console.print("[red]violation[/] ", end="")
         console.print(f"[{violation.rule}] {violation.account.name}/{violation.role}: {violation.message}",
                       markup=False)
-    if not report.violations:
-        console.print("[green]ok:[/] production is deployable by CI principals only, behind MFA or a pinned ref, "
-                      "and trusted by no development or developer account")
+    for check in report.checks:
+        if check.passed:
+            console.print("[green]ok:[/] ", end="")
+            console.print(f"[{check.rule}] {check.checked}", markup=False)
 
 
 # -- graph ------------------------------------------------------------------------------------------

@@ -75,10 +75,16 @@ _check_option = click.option("--check", is_flag=True,
 @error_boundary
 def ci_github(ctx: Context, check: bool, branch: str) -> None:
     """Write .github/workflows/infrastructure.yml: plan affected environments on pull requests, deploy on push."""
-    from .ci_config import CiRequest, github_workflow
+    from .ci_config import CiRequest, github_settings, github_workflow
 
-    _generate(github_workflow(CiRequest(ctx.organization(), ctx.environments_dir, ctx.modules_dir,
-                                        branch=branch)), check)
+    organization = ctx.organization()
+    _generate(github_workflow(CiRequest(organization, ctx.environments_dir, ctx.modules_dir, branch=branch)), check)
+    if not check:
+        console = _console()
+        console.print("The workflow's separation relies on these GitHub settings (set them in the repository):",
+                      markup=False)
+        for line in github_settings(organization, branch):
+            console.print(f"  - {line}", markup=False, soft_wrap=True)
 
 
 @ci_group.command("atlantis")

@@ -42,6 +42,19 @@ _FORBIDDEN_ROOT = re.compile(r"(?<![\w.\"])(var|local|data|each|count|self|path|
 _KINDS = ", ".join(k.value for k in AccountKind)
 
 
+def _same_principal(left: str, right: str) -> bool:
+    # IAM user and role names are unique regardless of case, so ARNs differing only in case are one principal.
+    return left.lower() == right.lower()
+
+
+def _covers(deploy_principal: str, plan_principal: str) -> bool:
+    """Whether trusting ``deploy_principal`` also lets ``plan_principal`` in."""
+    root = re.fullmatch(r"arn:aws:iam::(\d{12}):root", deploy_principal)
+    if root is not None and plan_principal.startswith(f"arn:aws:iam::{root.group(1)}:"):
+        return True
+    return _same_principal(deploy_principal, plan_principal)
+
+
 def load_organization(environments_dir: Path, modules_dir: Path) -> Organization:
     """Read, check and build the Organization; raise ``ConfigError`` listing every problem."""
     blocks, problems = load_directory(environments_dir)
@@ -96,6 +109,7 @@ class _Builder:
             return None
         environments = self._environments(env_blocks, accounts, settings)
         self._layout(accounts, environments, env_blocks)
+        self._check_default_deploy_trust(by_kind["organization"][0], accounts)
         if self.problems:
             return None
         return Organization(
@@ -132,6 +146,7 @@ class _Builder:
         for principal in attrs.get("deploy_principals", []) + attrs.get("plan_principals", []):
             if not principal.startswith("arn:aws:iam::"):
                 self._problem(block, f"principal '{principal}' must be an IAM ARN (arn:aws:iam::...)")
+        self._check_principal_separation(block)
         if "aws_provider_version" in attrs and not attrs["aws_provider_version"].strip():
             self._problem(block, "aws_provider_version must not be empty", "aws_provider_version")
         self._check_extensions(block)
@@ -149,6 +164,44 @@ class _Builder:
             github_repository=attrs.get("github_repository"),
             location=Location(block.file, block.line),
         )
+
+    def _check_principal_separation(self, block: RawBlock) -> None:
+        """No principal may both plan and deploy.
+
+        Pull-request jobs plan, and a pull request can change the workflow it runs under: whatever
+        identity plans can be made to run anything its author writes, so it must not also deploy.
+        An account root among the deploy principals delegates to every role of that account, so it
+        also covers the plan principals of that account.
+        """
+        deploy = block.attributes.get("deploy_principals", [])
+        for principal in block.attributes.get("plan_principals", []):
+            shared = next((d for d in deploy if _covers(d, principal)), None)
+            if shared is None:
+                continue
+            how = ("is also in" if _same_principal(shared, principal)
+                   else f"is in the account whose root ('{shared}') is in")
+            self._problem(block, f"principal '{principal}' in plan_principals {how} deploy_principals "
+                                 f"(line {block.line_of('deploy_principals')}): pull-request jobs plan, and a pull "
+                                 "request can change the workflow it runs under, so whatever identity plans can "
+                                 "be made to deploy; use separate principals for plan and deploy",
+                          "plan_principals")
+
+    def _check_default_deploy_trust(self, block: RawBlock, accounts: Mapping[str, Account]) -> None:
+        """Without deploy_principals, deploy roles trust the management account's root: then no plan
+        principal may live in the management account, for the same reason as above."""
+        if block.attributes.get("deploy_principals"):
+            return
+        management = next((a for a in accounts.values() if a.kind is AccountKind.MANAGEMENT and a.id), None)
+        if management is None:
+            return
+        for principal in block.attributes.get("plan_principals", []):
+            if principal.startswith(f"arn:aws:iam::{management.id}:"):
+                self._problem(block, f"principal '{principal}' in plan_principals is in the management account "
+                                     f"'{management.name}', whose root the deploy roles trust when deploy_principals "
+                                     "is not set: pull-request jobs plan, and a pull request can change the workflow "
+                                     "it runs under, so whatever identity plans can be made to deploy; set "
+                                     "deploy_principals, or take plan principals from another account",
+                              "plan_principals")
 
     def _check_extensions(self, block: RawBlock) -> None:
         for name in block.attributes.get("extensions", []):

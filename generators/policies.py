@@ -26,6 +26,7 @@ PLAN_DENY_DATA_POLICY_NAME = "TerraformPlanDenyData"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
+SELF_TRUST_SID = "RoleItself"
 
 # Terraform keeps state in <key> (".../terraform.tfstate") and, with S3-native locking
 # (use_lockfile), takes the lock by creating "<key>.tflock" and releases it by deleting it.
@@ -416,49 +417,93 @@ def github_oidc_provider_arn(account_id: str) -> str:
     return f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
 
 
+# The GitHub environment the generated workflow's production job binds: a job bound to an environment
+# presents the subject repo:R:environment:<name>, never its branch, so this is what production trusts.
+GITHUB_PRODUCTION_ENVIRONMENT = "production"
+
+
 def github_deploy_subject(repository: str) -> str:
-    """Only the main branch deploys."""
+    """Jobs on pushes to main that bind no environment."""
     return f"repo:{repository}:ref:refs/heads/main"
 
 
 def github_plan_subject(repository: str) -> str:
-    """Pull requests plan."""
+    """Pull-request jobs: their author can change the workflow, so only plan roles (and the development
+    account's deploy role, for preview environments) trust this."""
     return f"repo:{repository}:pull_request"
 
 
-def trust_policy(principals: Sequence[str], account_id: str, github_subject: str | None) -> dict[str, Any]:
-    """Trust exactly ``principals`` and, when ``github_subject`` is given, that GitHub Actions subject."""
+def github_production_subject(repository: str) -> str:
+    """Jobs bound to the protected GitHub environment "production" (required reviewers, main only)."""
+    return f"repo:{repository}:environment:{GITHUB_PRODUCTION_ENVIRONMENT}"
+
+
+def github_deploy_subjects(repository: str, kind: AccountKind) -> tuple[str, ...]:
+    """What may deploy to an account of ``kind``: nothing a pull request presents reaches staging or production."""
+    if kind is AccountKind.PRODUCTION:
+        return (github_production_subject(repository),)
+    if kind is AccountKind.DEVELOPMENT:  # pull-request preview environments live there
+        return (github_deploy_subject(repository), github_plan_subject(repository))
+    return (github_deploy_subject(repository),)
+
+
+def trust_policy(principals: Sequence[str], account_id: str, github_subjects: Sequence[str] | None,
+                 role_arn: str | None = None) -> dict[str, Any]:
+    """Trust exactly ``principals`` and, when given, those GitHub Actions subjects.
+
+    With GitHub, a job signs in as the account's role itself and its workspace then assumes that same
+    role again; IAM allows a role to assume itself only when its trust policy names it (``role_arn``).
+    """
     statements: list[dict[str, Any]] = [{
         "Sid": "TrustedPrincipals",
         "Effect": "Allow",
         "Principal": {"AWS": list(dict.fromkeys(principals))},
         "Action": "sts:AssumeRole",
     }]
-    if github_subject is not None:
+    if github_subjects:
         statements.append({
             "Sid": "GitHubActions",
             "Effect": "Allow",
             "Principal": {"Federated": github_oidc_provider_arn(account_id)},
             "Action": "sts:AssumeRoleWithWebIdentity",
-            # StringEquals, not StringLike: no other repository, branch or event matches.
+            # StringEquals, not StringLike: no other repository, branch, event or environment matches.
             "Condition": {"StringEquals": {
                 f"{GITHUB_OIDC_HOST}:aud": GITHUB_AUDIENCE,
-                f"{GITHUB_OIDC_HOST}:sub": github_subject,
+                f"{GITHUB_OIDC_HOST}:sub": _one_or_list(github_subjects),
             }},
         })
+        if role_arn is not None:
+            statements.append({
+                "Sid": SELF_TRUST_SID,
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": "sts:AssumeRole",
+            })
     return {"Version": VERSION, "Statement": statements}
 
 
-def deploy_trust_policy(settings: OrganizationSettings, account_id: str, management_id: str) -> dict[str, Any]:
+def without_self_trust(trust: Mapping[str, Any]) -> dict[str, Any]:
+    """``trust`` for creating the role: IAM refuses a principal that does not exist yet, the role itself included."""
+    return {**trust, "Statement": [s for s in trust["Statement"] if s.get("Sid") != SELF_TRUST_SID]}
+
+
+def _one_or_list(values: Sequence[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)
+
+
+def deploy_trust_policy(settings: OrganizationSettings, account_id: str, management_id: str,
+                        kind: AccountKind) -> dict[str, Any]:
     repository = settings.github_repository
     return trust_policy(settings.deploy_principals or (account_root(management_id),), account_id,
-                        github_deploy_subject(repository) if repository else None)
+                        github_deploy_subjects(repository, kind) if repository else None,
+                        naming.role_arn(account_id, settings.deploy_role))
 
 
 def plan_trust_policy(settings: OrganizationSettings, account_id: str, management_id: str) -> dict[str, Any]:
     repository = settings.github_repository
     return trust_policy(settings.plan_principals or (account_root(management_id),), account_id,
-                        github_plan_subject(repository) if repository else None)
+                        (github_plan_subject(repository),) if repository else None,
+                        naming.role_arn(account_id, settings.plan_role))
 
 
 # -- comparing documents --------------------------------------------------------------------------

@@ -18,16 +18,20 @@ from fixtures.aws.recorded import load as recorded
 from generators import aws, policies
 from generators.config import load_organization
 from generators.insights import accounts_with_environments, ref
-from generators.insights.access import (DEPLOY, DEVELOPMENT_READS_PRODUCTION, NOT_CI, PLAN, UNCONDITIONED,
-                                        RoleTrust, analyse, parse_trust_policy, read_access)
-from generators.models import Organization
+from generators.insights.access import (DEPLOY, DEVELOPMENT_READS_PRODUCTION, NOT_CI, PLAN, PLANS_AND_DEPLOYS,
+                                        PULL_REQUEST_DEPLOYS, UNCONDITIONED, RoleTrust, analyse, parse_trust_policy,
+                                        read_access, unreviewed_subjects)
+from generators.models import AccountKind, Organization
 
 REGION = "us-east-1"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 REPOSITORY = "acme/infrastructure"
-CI = "arn:aws:iam::123456789012:role/platform-ci"
+CI = "arn:aws:iam::123456789012:role/platform-ci-deploy"
+CI_PLAN = "arn:aws:iam::123456789012:role/platform-ci-plan"
 DEV_ROOT = "arn:aws:iam::400000000001:root"
 GITHUB_MAIN = f"github-oidc sub=repo:{REPOSITORY}:ref:refs/heads/main"
+GITHUB_PRODUCTION = f"github-oidc sub=repo:{REPOSITORY}:environment:production"
+GITHUB_PREVIEW = f"github-oidc sub=repo:{REPOSITORY}:pull_request,repo:{REPOSITORY}:ref:refs/heads/main"
 GITHUB_ANY = f"github-oidc sub=repo:{REPOSITORY}:*"
 GITHUB_PR = f"github-oidc sub=repo:{REPOSITORY}:pull_request"
 
@@ -62,7 +66,7 @@ def policy(*statements: dict) -> str:
 def bootstrap_like(organization: Organization, skip: tuple[str, ...] = ()) -> None:
     """The deploy and plan roles in every account holding environments, trusted exactly as bootstrap
     trusts them (generators/policies.py): the configured principals and, with a GitHub repository,
-    GitHub's OIDC provider for the main branch (deploy) and pull requests (plan)."""
+    GitHub's OIDC provider with the subjects of each account kind, and the role itself."""
     settings = organization.settings
     management = next(a for a in organization.accounts if a.kind.value == "management")
     accounts, _ = accounts_with_environments(organization)
@@ -75,7 +79,7 @@ def bootstrap_like(organization: Organization, skip: tuple[str, ...] = ()) -> No
             iam.create_open_id_connect_provider(Url=policies.GITHUB_OIDC_URL,
                                                 ClientIDList=[policies.GITHUB_AUDIENCE])
         iam.create_role(RoleName=settings.deploy_role, AssumeRolePolicyDocument=json.dumps(
-            policies.deploy_trust_policy(settings, account.id, management.id)))
+            policies.deploy_trust_policy(settings, account.id, management.id, account.kind)))
         iam.create_role(RoleName=settings.plan_role, AssumeRolePolicyDocument=json.dumps(
             policies.plan_trust_policy(settings, account.id, management.id)))
 
@@ -88,11 +92,9 @@ def add_to_trust(account_id: str, role: str, *statements: dict) -> None:
 
 
 def with_github(tmp_path: Path) -> Path:
+    """A copy of the example organization, which trusts GitHub's OIDC for REPOSITORY."""
     project = copy_project(tmp_path / "project")
-    organization_file = project / "environments" / "organization.hcl"
-    text = organization_file.read_text()
-    organization_file.write_text(text.replace("  plan_principals", f'  github_repository = "{REPOSITORY}"\n'
-                                                                   "  plan_principals", 1))
+    assert f'github_repository = "{REPOSITORY}"' in (project / "environments" / "organization.hcl").read_text()
     return project
 
 
@@ -101,6 +103,17 @@ def matrix(report) -> dict[str, dict[str, str]]:
 
 
 ALL = ("prod", "preprod", "qa", "uat", "dev", "alice", "bob")
+MAIN_ONLY = ("preprod", "qa", "uat", "alice", "bob")
+
+
+def example_matrix(without: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
+    """The access matrix bootstrap's trust gives the example: separate plan and deploy identities."""
+    def row(level: str, names) -> dict[str, str]:
+        return {name: level if name in names and name not in without else "none" for name in ALL}
+
+    return {CI: row(DEPLOY, ALL), CI_PLAN: row(PLAN, ALL), GITHUB_PR: row(PLAN, ALL),
+            GITHUB_MAIN: row(DEPLOY, MAIN_ONLY), GITHUB_PRODUCTION: row(DEPLOY, ("prod",)),
+            GITHUB_PREVIEW: row(DEPLOY, ("dev",))}
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +128,15 @@ def test_bootstrap_trust_is_clean_until_production_trusts_development(fresh_aws,
     bootstrap_like(example)
     report = read_access(example)
     assert [a.name for a in report.accounts] == list(ALL)  # production first, development next to it
-    assert matrix(report) == {CI: {name: DEPLOY for name in ALL}}
+    assert matrix(report) == example_matrix()
     assert report.violations == () and report.missing_roles == () and report.skipped == ()
+    assert [c.passed for c in report.checks] == [True] * 5
     assert {(r.account.name, r.role, r.level) for r in report.roles} == \
         {(name, role, level) for name in ALL for role, level in (("TerraformDeploy", DEPLOY), ("TerraformPlan", PLAN))}
     result = run_cli("access", "--json", env=fresh_aws)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["matrix"] == [{"principal": CI, "levels": [DEPLOY] * 7}]
+    assert {row["principal"]: row["levels"] for row in json.loads(result.stdout)["matrix"]} == \
+        {principal: list(levels.values()) for principal, levels in example_matrix().items()}
 
     # Deliberately over-permissive: production's deploy role trusts the whole development account.
     add_to_trust("200000000001", "TerraformDeploy", allow("DevelopersToo", {"AWS": DEV_ROOT}))
@@ -150,15 +165,13 @@ def test_github_oidc_trust_is_clean_and_missing_roles_are_reported(fresh_aws, tm
     organization = load_organization(project / "environments", project / "modules")
     bootstrap_like(organization, skip=("bob",))
     report = read_access(organization)
-    assert matrix(report) == {
-        CI: {**{name: DEPLOY for name in ALL}, "bob": "none"},
-        GITHUB_MAIN: {**{name: DEPLOY for name in ALL}, "bob": "none"},
-        GITHUB_PR: {**{name: PLAN for name in ALL}, "bob": "none"},
-    }
+    assert matrix(report) == example_matrix(without=("bob",))
     assert report.violations == ()
     assert report.missing_roles == ("bob (500000000002): TerraformPlan", "bob (500000000002): TerraformDeploy")
     main = next(g for r in report.roles if r.account.name == "prod" and r.level == DEPLOY for g in r.grants
                 if g.type == "Federated")
+    # production trusts its protected GitHub environment: pinned, like a git ref
+    assert main.subjects == (f"repo:{REPOSITORY}:environment:production",)
     assert main.pinned_ref and not main.mfa and main.account_id == "200000000001"
 
     result = run_cli("--environments", str(project / "environments"), "--modules", str(project / "modules"),
@@ -166,6 +179,53 @@ def test_github_oidc_trust_is_clean_and_missing_roles_are_reported(fresh_aws, tm
     assert result.returncode == 0, result.stderr
     assert "ok:" in result.stdout and GITHUB_MAIN in result.stdout
     assert "missing role: bob (500000000002): TerraformDeploy" in result.stdout
+
+
+def test_a_principal_that_plans_and_deploys_is_a_violation_and_loses_its_exemption(fresh_aws, example):
+    bootstrap_like(example)
+    # Pull requests plan in qa with the very role that deploys production.
+    add_to_trust("300000000002", "TerraformPlan", allow("SharedCi", {"AWS": CI}))
+    result = run_cli("access", env=fresh_aws)
+    assert result.returncode == 1
+    assert f"violation [plans-and-deploys] prod/TerraformDeploy: {CI} can deploy production account prod" in \
+        result.stdout
+    # Being a deploy principal no longer excuses an unconditioned production trust once it also plans.
+    assert f"violation [unconditioned] prod/TerraformDeploy" in result.stdout
+    assert "access violations" in result.stderr and "Traceback" not in result.stderr
+    flagged = {(v.rule, v.account.name, v.principal) for v in read_access(example).violations}
+    assert flagged == {(PLANS_AND_DEPLOYS, name, CI) for name in ("prod", "preprod", "qa", "uat")} | \
+        {(UNCONDITIONED, "prod", CI)}
+    # The checks that still hold say what they looked at.
+    assert "ok: [pull-request-deploys] no deploy role outside development accounts trusts a GitHub subject" in \
+        result.stdout
+    assert "ok: [plans-and-deploys]" not in result.stdout
+
+
+def test_a_production_trust_a_pull_request_can_satisfy_is_a_violation(fresh_aws, example):
+    bootstrap_like(example)
+    provider = "arn:aws:iam::200000000001:oidc-provider/token.actions.githubusercontent.com"
+    add_to_trust("200000000001", "TerraformDeploy", github("Previews", provider, "pull_request"))
+    staging = "arn:aws:iam::300000000001:oidc-provider/token.actions.githubusercontent.com"
+    add_to_trust("300000000001", "TerraformDeploy", github("AnyJob", staging, "*"))
+    result = run_cli("access", env=fresh_aws)
+    assert result.returncode == 1
+    assert "violation [pull-request-deploys] prod/TerraformDeploy" in result.stdout
+    assert "violation [pull-request-deploys] preprod/TerraformDeploy" in result.stdout
+    flagged = {(v.rule, v.account.name, v.principal) for v in read_access(example).violations}
+    assert flagged == {
+        (PULL_REQUEST_DEPLOYS, "prod", GITHUB_PR), (PLANS_AND_DEPLOYS, "prod", GITHUB_PR),
+        (UNCONDITIONED, "prod", GITHUB_PR),  # a pull request is no git ref
+        (PULL_REQUEST_DEPLOYS, "preprod", GITHUB_ANY), (PLANS_AND_DEPLOYS, "preprod", GITHUB_ANY),
+    }
+
+
+def test_the_example_is_clean_and_every_ok_line_says_what_it_checked(fresh_aws, example):
+    bootstrap_like(example)
+    result = run_cli("access", env=fresh_aws)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule in (NOT_CI, UNCONDITIONED, DEVELOPMENT_READS_PRODUCTION, PLANS_AND_DEPLOYS, PULL_REQUEST_DEPLOYS):
+        assert f"ok: [{rule}] " in result.stdout
+    assert "violation" not in result.stdout
 
 
 # -- trust policies and rules, offline ----------------------------------------------------------------
@@ -198,7 +258,7 @@ def test_github_rules(tmp_path):
     organization = load_organization(project / "environments", project / "modules")
     provider = "arn:aws:iam::200000000001:oidc-provider/token.actions.githubusercontent.com"
     assert rules(organization, trust(organization, "prod", DEPLOY, github("Any", provider, "*"))) \
-        == {(UNCONDITIONED, GITHUB_ANY)}  # the right repository, but any branch
+        == {(UNCONDITIONED, GITHUB_ANY), (PULL_REQUEST_DEPLOYS, GITHUB_ANY)}  # the right repository, but any job
     assert rules(organization, trust(organization, "prod", DEPLOY, github("Main", provider, "ref:refs/heads/main"))) \
         == set()
     fork = "repo:mallory/fork:ref:refs/heads/main"
@@ -209,10 +269,53 @@ def test_github_rules(tmp_path):
     unpinned = allow("NoSub", {"Federated": provider}, "sts:AssumeRoleWithWebIdentity",
                      {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})
     assert rules(organization, trust(organization, "prod", DEPLOY, unpinned)) == \
-        {(NOT_CI, "github-oidc sub=*"), (UNCONDITIONED, "github-oidc sub=*")}
+        {(NOT_CI, "github-oidc sub=*"), (UNCONDITIONED, "github-oidc sub=*"), (PULL_REQUEST_DEPLOYS, "github-oidc sub=*")}
+
+
+@pytest.mark.parametrize("sub, reachable", [
+    ("ref:refs/heads/main", ()),
+    ("environment:production", ()),  # relies on the environment's protection rules (ci github prints them)
+    ("pull_request", ("pull_request",)),
+    ("ref:refs/heads/*", ("ref:refs/heads/unreviewed-branch",)),
+    ("environment:*", ("environment:unprotected-environment",)),
+    ("*", ("pull_request", "ref:refs/heads/unreviewed-branch", "environment:unprotected-environment")),
+    ("pull_reques?", ("pull_request",)),
+])
+def test_subjects_a_job_running_unreviewed_code_can_present(sub, reachable):
+    provider = "arn:aws:iam::300000000001:oidc-provider/token.actions.githubusercontent.com"
+    [grant] = parse_trust_policy({"Statement": [github("Gh", provider, sub)]}, "300000000001")
+    assert unreviewed_subjects(grant, REPOSITORY) == tuple(f"repo:{REPOSITORY}:{r}" for r in reachable)
+
+
+def test_a_missing_sub_admits_any_job(example):
+    provider = "arn:aws:iam::300000000001:oidc-provider/token.actions.githubusercontent.com"
+    unpinned = allow("NoSub", {"Federated": provider}, "sts:AssumeRoleWithWebIdentity",
+                     {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})
+    assert rules(example, trust(example, "preprod", DEPLOY, unpinned)) == \
+        {(PULL_REQUEST_DEPLOYS, "github-oidc sub=*")}
+
+
+def test_development_deploy_role_may_trust_pull_requests_and_an_account_root_covers_its_planners(example):
+    dev_provider = "arn:aws:iam::400000000001:oidc-provider/token.actions.githubusercontent.com"
+    plan = trust(example, "qa", PLAN, allow("Ci", {"AWS": CI_PLAN}))
+    assert rules(example, trust(example, "dev", DEPLOY, github("Previews", dev_provider, "pull_request")), plan) \
+        == set()
+    management_root = "arn:aws:iam::123456789012:root"
+    assert rules(example, trust(example, "qa", DEPLOY, allow("Root", {"AWS": management_root})), plan) \
+        == {(PLANS_AND_DEPLOYS, management_root)}
+    assert rules(example, trust(example, "alice", DEPLOY, allow("Root", {"AWS": management_root})), plan) == set()
+
+
+def test_a_role_trusting_itself_admits_nobody_new(example):
+    prod = example.account("prod")
+    itself = allow("RoleItself", {"AWS": example.role_arn(prod)})
+    role = trust(example, "prod", DEPLOY, itself, allow("Ci", {"AWS": CI}))
+    report = analyse(example, (ref(prod),), (role,))
+    assert [row.principal for row in report.matrix] == [CI] and report.violations == ()
 
 
 def test_github_is_not_ci_without_a_configured_repository(example):
+    example = dataclasses.replace(example, settings=dataclasses.replace(example.settings, github_repository=None))
     provider = "arn:aws:iam::200000000001:oidc-provider/token.actions.githubusercontent.com"
     assert rules(example, trust(example, "prod", DEPLOY, github("Main", provider, "ref:refs/heads/main"))) \
         == {(NOT_CI, GITHUB_MAIN)}
@@ -251,7 +354,7 @@ def test_parse_recorded_get_role_with_url_encoded_policy():
     role = recorded("iam-get-role-raw", "iam", "GetRole")["Role"]
     grants = parse_trust_policy(role["AssumeRolePolicyDocument"], "200000000001")
     assert [(g.principal, g.statement, g.pinned_ref) for g in grants] == [
-        (CI, "DeployPrincipals", False),
+        ("arn:aws:iam::123456789012:role/platform-ci", "DeployPrincipals", False),
         (GITHUB_MAIN, "GitHubMain", True),
     ]
 
@@ -261,7 +364,7 @@ def test_without_deploy_principals_bootstrap_trusts_the_management_root_which_is
     own IAM policy allows sts:AssumeRole, with no MFA asked. Named a violation on purpose."""
     settings = dataclasses.replace(example.settings, deploy_principals=(), plan_principals=())
     organization = dataclasses.replace(example, settings=settings)
-    document = policies.deploy_trust_policy(settings, "200000000001", "123456789012")
+    document = policies.deploy_trust_policy(settings, "200000000001", "123456789012", AccountKind.PRODUCTION)
     prod = organization.account("prod")
     role = RoleTrust(ref(prod), "TerraformDeploy", DEPLOY, organization.role_arn(prod),
                      True, parse_trust_policy(document, prod.id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -193,7 +194,9 @@ def assert_bootstrapped(organization: Organization, state: dict, only: set[str] 
         assert policies.same_policy(found["policy"], policies.state_bucket_policy(bucket, account_id, settings))
 
         deploy, plan = account["roles"][settings.deploy_role], account["roles"][settings.plan_role]
-        assert policies.same_policy(deploy["trust"], policies.deploy_trust_policy(settings, account_id, MANAGEMENT_ID))
+        kind = organization.account(name).kind
+        assert policies.same_policy(deploy["trust"],
+                                    policies.deploy_trust_policy(settings, account_id, MANAGEMENT_ID, kind))
         assert policies.same_policy(plan["trust"], policies.plan_trust_policy(settings, account_id, MANAGEMENT_ID))
         assert deploy["attached"] == [policies.ADMINISTRATOR_ACCESS]
         assert deploy["inline"] == {}
@@ -402,7 +405,7 @@ def test_accounts_declared_by_email_are_created_recorded_and_found_again(aws_env
     add_developer(project, "dave")
     # With a GitHub repository, every account also gets GitHub's OIDC provider and trusts it.
     organization_file = project / "environments" / "organization.hcl"
-    organization_file.write_text(organization_file.read_text().replace(
+    organization_file.write_text(re.sub(r'(?m)^  github_repository .*$', '', organization_file.read_text()).replace(
         'extensions = ["developer-budget"]',
         'extensions = ["developer-budget"]\n  github_repository = "acme/platform"'))
     orgs = management().client("organizations")

@@ -21,10 +21,12 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_project
+from generators import policies
 from generators.affected import affected_environments, environment_inputs
 from generators.ci_config import render
 from generators.config import load_organization
 from generators.errors import ToolError
+from generators.models import AccountKind
 from test_affected import ALL, BASE, commit, edit, git, make_repo
 
 WORKFLOW = ".github/workflows/infrastructure.yml"
@@ -118,7 +120,7 @@ def test_github_workflow_content(project, cli):
     assert affected_step["env"]["BASE_REF"] == "${{ github.base_ref }}"
 
     plan = jobs["plan"]
-    assert plan["permissions"] == {"id-token": "write", "contents": "read", "pull-requests": "write"}
+    assert plan["permissions"] == {"id-token": "write", "contents": "read"}
     assert plan["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.affected.outputs.plan) }}"
     uses = {s["uses"].split("@")[0]: s for s in plan["steps"] if "uses" in s}
     assert uses["actions/checkout"]["uses"].endswith("@v4") and uses["actions/checkout"]["with"]["fetch-depth"] == 0
@@ -126,8 +128,8 @@ def test_github_workflow_content(project, cli):
     assert uses["hashicorp/setup-terraform"]["uses"].endswith("@v3")
     credentials = uses["aws-actions/configure-aws-credentials"]
     assert credentials["uses"].endswith("@v4")
-    # CI signs in as the principal the plan roles trust; each workspace assumes its account's plan role
-    assert credentials["with"]["role-to-assume"] == "arn:aws:iam::123456789012:role/platform-ci"
+    # With github_repository, CI signs in as each account's plan role, which trusts pull requests
+    assert credentials["with"]["role-to-assume"] == "${{ matrix.plan_role_arn }}"
     assert credentials["with"]["aws-region"] == "us-east-1"
     runs = "\n".join(s.get("run", "") for s in plan["steps"])
     assert ('python main.py plan "$ENVIRONMENT" --role plan --json "plan-$ENVIRONMENT.json" '
@@ -146,7 +148,7 @@ def test_github_workflow_content(project, cli):
     assert "github.event_name == 'push'" in deploy["if"]
     assert deploy["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.affected.outputs.deploy) }}"
     deploy_run = "\n".join(s.get("run", "") for s in deploy["steps"])
-    assert 'python main.py deploy "${names[@]}" --auto-approve' in deploy_run
+    assert 'python main.py deploy "${names[@]}" --expect-review review.json --auto-approve' in deploy_run
     assert "--allow-production" not in deploy_run
 
     production = jobs["production"]
@@ -154,10 +156,10 @@ def test_github_workflow_content(project, cli):
     organization = load_organization(project / "environments", project / "modules")
     prod = organization.environment("production")
     production_credentials = next(s for s in production["steps"] if "configure-aws-credentials" in s.get("uses", ""))
-    assert production_credentials["with"]["role-to-assume"] == organization.settings.deploy_principals[0]
+    assert production_credentials["with"]["role-to-assume"] == "arn:aws:iam::200000000001:role/TerraformDeploy"
     assert prod.account.id == "200000000001"
-    assert any(s.get("run") == "python main.py deploy production --allow-production --auto-approve"
-               for s in production["steps"])
+    assert any(s.get("run") == "python main.py deploy production --expect-review review.json --allow-production "
+                               "--auto-approve" for s in production["steps"])
 
 
 def test_the_review_script_is_valid_javascript(project, cli, tmp_path):
@@ -199,13 +201,12 @@ def test_github_check_fails_when_what_the_workflow_names_changes(project, cli):
         (project / "environments/hotfix-login.hcl").read_text()
         .replace('"hotfix-login"', '"feature-search"').replace("hotfix/login", "feature/search"))
     assert cli("ci", "github", "--check", cwd=project).returncode == 0
-    # ...but the jobs name the principal CI signs in as.
-    edit(project / "environments/organization.hcl", 'deploy_principals = ["arn:aws:iam::123456789012:role/platform-ci"]',
-         'deploy_principals = ["arn:aws:iam::123456789012:role/platform-deployer"]')
+    # ...but the jobs name the roles CI signs in as.
+    edit(project / "environments/organization.hcl", 'deploy_role = "TerraformDeploy"', 'deploy_role = "Deployer"')
     stale = cli("ci", "github", "--check", cwd=project)
     assert stale.returncode == 1
     generate(cli, project, "github")
-    assert '"arn:aws:iam::123456789012:role/platform-deployer"' in (project / WORKFLOW).read_text()
+    assert '"arn:aws:iam::200000000001:role/Deployer"' in (project / WORKFLOW).read_text()
 
 
 def test_github_workflow_without_production_or_extensions(project, cli):
@@ -244,6 +245,136 @@ def test_a_hand_written_workflow_is_never_overwritten(project, cli):
     assert workflow.read_text() == "name: mine\non: push\njobs: {}\n"
     check = cli("ci", "github", "--check", cwd=project)
     assert check.returncode == 1 and "was not generated by this tool" in check.stderr
+
+
+# -- who signs in as what ----------------------------------------------------------------------------------
+
+
+def _events(job: dict) -> set[str]:
+    """The events a job can run on, read from its `if` (a job with no event test runs on all of them)."""
+    condition = job.get("if", "")
+    named = {event for event in ("pull_request", "push", "schedule") if f"github.event_name == '{event}'" in condition}
+    return named or {"pull_request", "push", "schedule"}
+
+
+def _subject(job: dict, event: str, repository: str) -> str:
+    """The OIDC subject GitHub gives a job: its environment's when it binds one, otherwise the event's."""
+    if "environment" in job:
+        return f"repo:{repository}:environment:{job['environment']}"
+    return f"repo:{repository}:pull_request" if event == "pull_request" else f"repo:{repository}:ref:refs/heads/main"
+
+
+def _roles(job_name: str, role_to_assume: str, organization) -> list[tuple[str, object]]:
+    """(role name, account) pairs a job's role-to-assume can stand for, matrices expanded as `affected` fills them."""
+    settings = organization.settings
+    accounts = {e.account.name: e.account for e in organization.environments}.values()
+    if role_to_assume == "${{ matrix.plan_role_arn }}":
+        return [(settings.plan_role, a) for a in accounts]
+    if role_to_assume == "${{ matrix.deploy_role_arn }}":  # the deploy matrix leaves production out
+        return [(settings.deploy_role, a) for a in accounts if a.kind is not AccountKind.PRODUCTION]
+    return [(role, a) for a in accounts for role in (settings.plan_role, settings.deploy_role)
+            if organization.role_arn(a, role) == role_to_assume]
+
+
+def test_every_job_presents_a_subject_its_role_trusts_and_pull_requests_reach_no_protected_deploy(project, cli):
+    generate(cli, project, "github")
+    organization = load_organization(project / "environments", project / "modules")
+    settings, repository = organization.settings, organization.settings.github_repository
+    assert repository
+    management = next(a for a in organization.accounts if a.kind is AccountKind.MANAGEMENT)
+    jobs = load_yaml(project / WORKFLOW)["jobs"]
+    checked = set()
+    for name, job in jobs.items():
+        assumed = [s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+        for role_to_assume in assumed:
+            roles = _roles(name, role_to_assume, organization)
+            assert roles, (name, role_to_assume)
+            for event in _events(job):
+                subject = _subject(job, event, repository)
+                for role, account in roles:
+                    trust = (policies.plan_trust_policy(settings, account.id, management.id) if role == settings.plan_role
+                             else policies.deploy_trust_policy(settings, account.id, management.id, account.kind))
+                    github = next(s for s in trust["Statement"] if s["Sid"] == "GitHubActions")
+                    trusted = github["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+                    assert subject in ([trusted] if isinstance(trusted, str) else trusted), (name, event, role, account.name)
+                    if event == "pull_request" and role == settings.deploy_role:
+                        assert account.kind is AccountKind.DEVELOPMENT, (name, account.name)
+                    checked.add((name, event, role, account.kind.value))
+    assert ("production", "push", "TerraformDeploy", "production") in checked
+    assert ("plan", "pull_request", "TerraformPlan", "production") in checked
+    assert ("preview", "pull_request", "TerraformDeploy", "development") in checked
+    assert ("deploy", "push", "TerraformDeploy", "staging") in checked
+    assert jobs["production"]["environment"] == policies.GITHUB_PRODUCTION_ENVIRONMENT
+    for name in ("deploy", "production"):
+        assert _events(jobs[name]) == {"push"} and "github.ref == 'refs/heads/main'" in jobs[name]["if"]
+
+
+def test_pull_request_jobs_get_no_secrets_and_no_write_permission(project, cli):
+    generate(cli, project, "github")
+    text = (project / WORKFLOW).read_text()
+    assert "secrets." not in text
+    jobs = load_yaml(project / WORKFLOW)["jobs"]
+    pull_request_jobs = {name for name, job in jobs.items() if "pull_request" in _events(job)}
+    assert pull_request_jobs == {"affected", "plan", "review", "preview", "preview-cleanup"}
+    for name in pull_request_jobs - {"review"}:  # review runs no code of the pull request, only posts the comment
+        job = jobs[name]
+        assert {k: v for k, v in job["permissions"].items() if v == "write"} in ({}, {"id-token": "write"}), name
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False, name
+            assert "github.token" not in json.dumps(step) or "github.event_name == 'push'" in json.dumps(step), name
+
+
+def test_deploys_apply_only_the_reviewed_plans_of_the_merged_pull_request(project, cli, tmp_path):
+    generate(cli, project, "github")
+    jobs = load_yaml(project / WORKFLOW)["jobs"]
+    for name in ("deploy", "production"):
+        names = [s.get("name", "") for s in jobs[name]["steps"]]
+        fetch = names.index("Fetch the reviewed plans of the merged pull request")
+        deploy = next(i for i, n in enumerate(names) if n.startswith("Deploy"))
+        assert fetch < deploy and "--expect-review review.json" in jobs[name]["steps"][deploy]["run"]
+        assert jobs[name]["permissions"]["actions"] == "read"
+    # The merge of the plan job's per-environment reviews, run for real: one review with every environment.
+    script = next(s for s in jobs["deploy"]["steps"] if s.get("name", "").startswith("Fetch"))["run"]
+    merge = next(line.strip() for line in script.splitlines() if line.strip().startswith("jq -s"))
+    for environment, account in (("qa", "300000000002"), ("uat", "300000000003")):
+        folder = tmp_path / "reviewed" / f"plan-{environment}"
+        folder.mkdir(parents=True)
+        (folder / f"plan-{environment}.json").write_text(json.dumps(
+            {"generated_by": "x", "accounts": [{"account": account, "environments": [{"environment": environment}]}]}))
+    merged = subprocess.run(["bash", "-e", "-c", merge], cwd=tmp_path, capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    review = json.loads((tmp_path / "review.json").read_text())
+    assert [e["environment"] for group in review["accounts"] for e in group["environments"]] == ["qa", "uat"]
+    # No plans (a failed plan run): no review, so nothing is deployed.
+    shutil.rmtree(tmp_path / "reviewed")
+    (tmp_path / "reviewed").mkdir()
+    assert subprocess.run(["bash", "-e", "-c", merge], cwd=tmp_path, capture_output=True).returncode != 0
+
+
+def test_ci_github_prints_the_settings_it_relies_on(project, cli):
+    result = generate(cli, project, "github")
+    assert "required reviewers" in result.stdout and "deployment branches limited to main" in result.stdout
+    assert "repo:acme/infrastructure:environment:production" in result.stdout
+    assert "up to date" in generate(cli, project, "github", "--check").stdout
+
+
+def test_without_github_repository_jobs_sign_in_as_the_separate_principals_and_make_no_previews(project, cli):
+    edit(project / "environments/organization.hcl", 'github_repository = "acme/infrastructure"', "")
+    result = generate(cli, project, "github")
+    assert "github_repository is not set" in result.stdout
+    organization = load_organization(project / "environments", project / "modules")
+    jobs = load_yaml(project / WORKFLOW)["jobs"]
+    assert not {"preview", "preview-cleanup", "reap"} & set(jobs)
+
+    def assumed(job: str) -> str:
+        return next(s for s in jobs[job]["steps"] if "configure-aws-credentials" in s.get("uses", ""))["with"]["role-to-assume"]
+
+    assert assumed("plan") == organization.settings.plan_principals[0]
+    assert assumed("deploy") == assumed("production") == organization.settings.deploy_principals[0]
+    lint = subprocess.run([tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(project / WORKFLOW)],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def run_affected_step(root: Path, cli) -> dict[str, object]:

@@ -23,4 +23,10 @@ def test_demo_deploys_the_example_organization_and_shows_the_guard(tmp_path, ter
         assert f"s3://acme-tfstate-{account_id}/{environment}/terraform.tfstate" in out
     assert "refused" in out and "AWS account ID not allowed: 200000000001" in out
     assert "9 environments deployed into 7 accounts" in out
+    # the access matrix: pull requests plan with identities that deploy nowhere outside development
+    for identity in ("arn:aws:iam::123456789012:role/platform-ci-plan", "arn:aws:iam::123456789012:role/platform-ci-deploy",
+                     "github-oidc sub=repo:acme/infrastructure:pull_request",
+                     "github-oidc sub=repo:acme/infrastructure:environment:production"):
+        assert identity in out
+    assert "ok: [plans-and-deploys]" in out and "ok: [pull-request-deploys]" in out and "violation" not in out
     assert "Traceback" not in result.stderr

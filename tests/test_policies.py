@@ -5,12 +5,14 @@ tested here (test_bootstrap.py checks that bootstrap really put these documents 
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import replace
 
 import pytest
 
 from generators import policies
 from generators.config import load_organization
+from generators.models import AccountKind
 from tests.conftest import EXAMPLE_ENVIRONMENTS, MODULES
 
 MANAGEMENT_ID = "123456789012"
@@ -117,35 +119,48 @@ def test_statement_label_names_a_statement_by_sid_or_by_what_it_does():
 # -- trust policies -------------------------------------------------------------------------------------
 
 def test_trust_policies_trust_exactly_the_configured_principals(settings):
-    assert settings.github_repository is None
-    for document, principals in ((policies.deploy_trust_policy(settings, PROD_ID, MANAGEMENT_ID),
+    settings = replace(settings, github_repository=None)
+    for document, principals in ((policies.deploy_trust_policy(settings, PROD_ID, MANAGEMENT_ID, AccountKind.PRODUCTION),
                                   settings.deploy_principals),
                                  (policies.plan_trust_policy(settings, PROD_ID, MANAGEMENT_ID),
                                   settings.plan_principals)):
         [statement] = statements(document)
         assert statement["Effect"] == "Allow"
         assert statement["Action"] == "sts:AssumeRole"
-        assert statement["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/platform-ci"]}
-        assert statement["Principal"]["AWS"] == list(principals)
+        assert statement["Principal"] == {"AWS": list(principals)}
         assert "Condition" not in statement
+    assert settings.deploy_principals == ("arn:aws:iam::123456789012:role/platform-ci-deploy",)
+    assert settings.plan_principals == ("arn:aws:iam::123456789012:role/platform-ci-plan",)
 
 
 def test_trust_policies_default_to_the_management_account(settings):
-    bare = replace(settings, deploy_principals=(), plan_principals=())
-    for document in (policies.deploy_trust_policy(bare, PROD_ID, MANAGEMENT_ID),
+    bare = replace(settings, deploy_principals=(), plan_principals=(), github_repository=None)
+    for document in (policies.deploy_trust_policy(bare, PROD_ID, MANAGEMENT_ID, AccountKind.PRODUCTION),
                      policies.plan_trust_policy(bare, PROD_ID, MANAGEMENT_ID)):
         [statement] = statements(document)
         assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{MANAGEMENT_ID}:root"]}
 
 
-@pytest.mark.parametrize("build, subject", [
-    (policies.deploy_trust_policy, "repo:acme/platform:ref:refs/heads/main"),
-    (policies.plan_trust_policy, "repo:acme/platform:pull_request"),
-])
-def test_trust_policies_with_github_trust_only_that_repository(settings, build, subject):
-    document = build(replace(settings, github_repository="acme/platform"), PROD_ID, MANAGEMENT_ID)
-    people, github = statements(document)
-    assert people["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/platform-ci"]}
+PULL_REQUEST = "repo:acme/platform:pull_request"
+MAIN = "repo:acme/platform:ref:refs/heads/main"
+PRODUCTION_ENVIRONMENT = "repo:acme/platform:environment:production"
+
+
+@pytest.mark.parametrize("role, kind, subjects", [
+    ("plan", kind, [PULL_REQUEST]) for kind in AccountKind
+] + [
+    ("deploy", AccountKind.PRODUCTION, [PRODUCTION_ENVIRONMENT]),  # the protected job's own subject, nothing else
+    ("deploy", AccountKind.STAGING, [MAIN]),
+    ("deploy", AccountKind.DEVELOPER, [MAIN]),
+    ("deploy", AccountKind.DEVELOPMENT, [MAIN, PULL_REQUEST]),  # pull-request preview environments live there
+], ids=lambda value: getattr(value, "value", value) if not isinstance(value, list) else "")
+def test_github_subjects_per_role_and_account_kind(settings, role, kind, subjects):
+    github_settings = replace(settings, github_repository="acme/platform")
+    document = (policies.plan_trust_policy(github_settings, PROD_ID, MANAGEMENT_ID) if role == "plan" else
+                policies.deploy_trust_policy(github_settings, PROD_ID, MANAGEMENT_ID, kind))
+    people, github, itself = statements(document)
+    principals = settings.plan_principals if role == "plan" else settings.deploy_principals
+    assert people["Principal"] == {"AWS": list(principals)}  # the configured principals keep applying
     assert github == {
         "Sid": "GitHubActions",
         "Effect": "Allow",
@@ -153,9 +168,22 @@ def test_trust_policies_with_github_trust_only_that_repository(settings, build, 
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringEquals": {
             "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-            "token.actions.githubusercontent.com:sub": subject,
+            "token.actions.githubusercontent.com:sub": subjects[0] if len(subjects) == 1 else subjects,
         }},
     }
+    # A job holding the role runs a workspace that assumes the same role again: the role trusts itself.
+    role_name = settings.plan_role if role == "plan" else settings.deploy_role
+    assert itself == {"Sid": "RoleItself", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROD_ID}:role/{role_name}"},
+                      "Action": "sts:AssumeRole"}
+    assert policies.without_self_trust(document)["Statement"] == [people, github]
+
+
+def test_nothing_a_pull_request_presents_reaches_a_staging_or_production_deploy_role(settings):
+    github_settings = replace(settings, github_repository="acme/platform")
+    for kind in (AccountKind.PRODUCTION, AccountKind.STAGING):
+        document = policies.deploy_trust_policy(github_settings, PROD_ID, MANAGEMENT_ID, kind)
+        text = json.dumps(document)
+        assert "pull_request" not in text and "StringLike" not in text and "*" not in text
 
 
 # -- comparing documents ---------------------------------------------------------------------------------

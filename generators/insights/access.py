@@ -9,19 +9,31 @@ principals x accounts matrix (none / plan / deploy). Violations, each one exit 1
                       `sub` it admits is in organization.github_repository.
     unconditioned     a principal can deploy production through a statement with neither an MFA
                       condition (aws:MultiFactorAuthPresent / aws:MultiFactorAuthAge) nor a `sub`
-                      pinned to a git ref. IAM roles named in deploy_principals are exempt: a role
-                      session carries neither MFA nor a git ref, so their gate is the CI role's own
-                      trust policy, outside the scanned accounts (still listed in the matrix).
+                      pinned to one git ref or one GitHub environment. An IAM role named in
+                      deploy_principals passes only while no plan role trusts it: a role session
+                      carries neither MFA nor a git ref, so its gate is its own trust policy, outside
+                      the scanned accounts.
     development-reads-production
                       a principal of a development or developer account (or anyone, `*`) is trusted
                       by production's plan or deploy role, and so can read production's state.
+    plans-and-deploys a principal or GitHub subject trusted by a plan role (what pull requests plan
+                      with) is also trusted by a production or staging deploy role; an account root
+                      covers every principal of its account, `*` covers everyone.
+    pull-request-deploys
+                      a deploy role outside development accounts trusts a GitHub `sub` that a job
+                      running unreviewed code can present: a pull request's, an arbitrary branch's
+                      (anyone with push access), or an arbitrary environment's (a job may name one
+                      that has no protection rules), wildcards and a missing `sub` included.
 
 A missing role is reported, not a violation (the account is not bootstrapped yet). Trust policies
-are read as written; explicit Deny statements without conditions remove the principals they name.
+are read as written; explicit Deny statements without conditions remove the principals they name. A
+role trusting itself (bootstrap's RoleItself statement) admits nobody new and is left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,14 +49,33 @@ LEVEL_RANK = {NONE: 0, PLAN: 1, DEPLOY: 2}
 ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 GITHUB_SUB = f"{GITHUB_OIDC}:sub"
-# A GitHub `sub` pinned to one branch or tag: repo:OWNER/REPO:ref:refs/heads/NAME, no wildcards.
-PINNED_SUB = re.compile(r"^repo:[^:*?]+/[^:*?]+:ref:refs/(heads|tags)/[^*?]+$")
+# A GitHub `sub` pinned to one branch or tag (repo:OWNER/REPO:ref:refs/heads/NAME) or to one GitHub
+# environment (repo:OWNER/REPO:environment:NAME, gated by that environment's protection rules), no wildcards.
+PINNED_SUB = re.compile(r"^repo:[^:*?]+/[^:*?]+:(ref:refs/(heads|tags)/[^*?]+|environment:[^*?]+)$")
 ACCOUNT_IN_ARN = re.compile(r"^arn:[a-z-]+:(?:iam|sts)::([0-9]{12}):")
 MAX_WORKERS = 8
 
 NOT_CI = "not-ci"
 UNCONDITIONED = "unconditioned"
 DEVELOPMENT_READS_PRODUCTION = "development-reads-production"
+PLANS_AND_DEPLOYS = "plans-and-deploys"
+PULL_REQUEST_DEPLOYS = "pull-request-deploys"
+PROTECTED_KINDS = (AccountKind.PRODUCTION.value, AccountKind.STAGING.value)
+
+# What each rule checked, said by its "ok" line when nothing broke it.
+CHECKS = (
+    (NOT_CI, "production's deploy role trusts only deploy_principals and the configured repository's GitHub subjects"),
+    (UNCONDITIONED, "each of those requires MFA or a `sub` pinned to one git ref or GitHub environment, or is a "
+                    "deploy-principal role that no plan role trusts (that role's own trust is outside the scanned "
+                    "accounts and was not read)"),
+    (DEVELOPMENT_READS_PRODUCTION, "no principal of a development or developer account, and not anyone (*), is "
+                                   "trusted by production's plan or deploy role"),
+    (PLANS_AND_DEPLOYS, "no principal or GitHub subject trusted by a plan role is trusted by a production or staging "
+                        "deploy role (account roots and * counted as covering their principals)"),
+    (PULL_REQUEST_DEPLOYS, "no deploy role outside development accounts trusts a GitHub subject that a pull request, "
+                           "an arbitrary branch or an unprotected GitHub environment can present (an environment "
+                           "subject relies on that environment's protection rules in GitHub: see `ci github`)"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,13 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Check:
+    rule: str
+    checked: str  # what the rule looked at, in words
+    passed: bool
+
+
+@dataclass(frozen=True)
 class AccessReport:
     accounts: tuple[AccountRef, ...]
     roles: tuple[RoleTrust, ...]
@@ -94,6 +132,7 @@ class AccessReport:
     violations: tuple[Violation, ...]
     missing_roles: tuple[str, ...]
     skipped: tuple[str, ...]
+    checks: tuple[Check, ...] = ()
 
 
 def read_access(organization: Organization) -> AccessReport:
@@ -266,6 +305,8 @@ def principal_label(kind: str, arn: str, subjects: tuple[str, ...], role_account
 
 def analyse(organization: Organization, accounts: tuple[AccountRef, ...], roles: tuple[RoleTrust, ...],
             skipped: tuple[str, ...] = ()) -> AccessReport:
+    # A role trusting itself lets its own sessions renew it, nobody else in.
+    roles = tuple(dataclasses.replace(r, grants=tuple(g for g in r.grants if g.arn != r.arn)) for r in roles)
     levels: dict[str, dict[str, str]] = {}
     for role in roles:
         for grant in role.grants:
@@ -275,7 +316,10 @@ def analyse(organization: Organization, accounts: tuple[AccountRef, ...], roles:
     matrix = tuple(MatrixRow(p, tuple(levels[p].get(a.id, NONE) for a in accounts))
                    for p in sorted(levels, key=lambda p: (-_reach(levels[p]), p)))
     missing = tuple(f"{r.account.name} ({r.account.id}): {r.role}" for r in roles if not r.exists)
-    return AccessReport(accounts, roles, matrix, tuple(_violations(organization, roles)), missing, skipped)
+    violations = tuple(_violations(organization, roles))
+    broken = {v.rule for v in violations}
+    checks = tuple(Check(rule, checked, rule not in broken) for rule, checked in CHECKS)
+    return AccessReport(accounts, roles, matrix, violations, missing, skipped, checks)
 
 
 def _reach(cells: dict[str, str]) -> int:
@@ -294,7 +338,11 @@ def _violations(organization: Organization, roles: Iterable[RoleTrust]) -> list[
         found.setdefault((rule, role.arn, grant.principal, statement),
                          Violation(rule, role.account, role.role, grant.principal, message))
 
+    planners = [g for r in roles if r.level == PLAN for g in r.grants]
+    plan_arns = {g.arn.lower() for g in planners if g.type == "AWS"}
     for role in roles:
+        if role.level == DEPLOY:
+            _separation(role, planners, development_ids, settings.github_repository, flag)
         if role.account.kind != AccountKind.PRODUCTION.value:
             continue
         for grant in role.grants:
@@ -303,7 +351,8 @@ def _violations(organization: Organization, roles: Iterable[RoleTrust]) -> list[
                 if not ci:
                     flag(NOT_CI, role, grant, f"{grant.principal} can deploy production but is not a CI principal "
                                               "(organization deploy_principals or the GitHub repository's OIDC)")
-                exempt = ci and grant.type == "AWS" and ":role/" in grant.arn
+                # A deploy-principal role is gated by its own trust, unless pull requests plan with it too.
+                exempt = ci and grant.type == "AWS" and ":role/" in grant.arn and grant.arn.lower() not in plan_arns
                 if not exempt and not grant.mfa and not grant.pinned_ref:
                     flag(UNCONDITIONED, role, grant, f"{grant.principal} can deploy production through "
                                                      f"{grant.statement}, which requires neither MFA nor a `sub` "
@@ -314,6 +363,64 @@ def _violations(organization: Organization, roles: Iterable[RoleTrust]) -> list[
                      f"{grant.principal} ({owner}) is trusted by production's {role.level} role "
                      f"{role.role} and can read production state")
     return sorted(found.values(), key=lambda v: (v.rule, v.account.name, v.role, v.principal))
+
+
+def _separation(role: RoleTrust, planners: list[Grant], development_ids: set[str], repository: str | None,
+                flag) -> None:
+    """The rules that keep what a pull request can reach from deploying outside development accounts."""
+    protected = role.account.kind in PROTECTED_KINDS
+    for grant in role.grants:
+        if protected:
+            shared = next((p for p in planners if _covers(grant, p)), None)
+            if shared is not None:
+                flag(PLANS_AND_DEPLOYS, role, grant,
+                     f"{grant.principal} can deploy {role.account.kind} account {role.account.name} and admits "
+                     f"{shared.principal}, which a plan role trusts: a pull-request job can change the workflow it "
+                     "runs under, so whatever identity plans can be made to deploy")
+        if role.account.id not in development_ids and _is_github(grant):
+            reachable = unreviewed_subjects(grant, repository)
+            if reachable:
+                flag(PULL_REQUEST_DEPLOYS, role, grant,
+                     f"{grant.principal} on the deploy role of {role.account.kind} account {role.account.name} "
+                     f"admits {', '.join(reachable)}, which a job running unreviewed code can present")
+
+
+def _is_github(grant: Grant) -> bool:
+    return grant.type == "Federated" and grant.arn.endswith(f":oidc-provider/{GITHUB_OIDC}")
+
+
+def _covers(deploy: Grant, plan: Grant) -> bool:
+    """Whether trusting ``deploy`` also admits the principal of ``plan``."""
+    if deploy.type == "*":
+        return True
+    if deploy.type == "AWS" and plan.type == "AWS":
+        if deploy.arn.lower() == plan.arn.lower():
+            return True
+        return deploy.arn.endswith(":root") and deploy.account_id is not None and plan.account_id == deploy.account_id
+    if _is_github(deploy) and _is_github(plan):
+        return not deploy.subjects or any(_subject_matches(d, p) for d in deploy.subjects for p in plan.subjects)
+    return False
+
+
+def unreviewed_subjects(grant: Grant, repository: str | None) -> tuple[str, ...]:
+    """Subjects of jobs running unreviewed code that ``grant`` admits (one example of each kind)."""
+    if not grant.subjects:
+        return ("any subject (no `sub` condition)",)
+    found: list[str] = []
+    for pattern in grant.subjects:
+        parts = pattern.split(":")
+        named = parts[1] if len(parts) > 2 and parts[0] == "repo" and not any(c in parts[1] for c in "*?") else None
+        repo = named or repository or "owner/repository"
+        for candidate in (f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/unreviewed-branch",
+                          f"repo:{repo}:environment:unprotected-environment"):
+            if _subject_matches(pattern, candidate) and candidate not in found:
+                found.append(candidate)
+    return tuple(found)
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """IAM's StringLike: * any run of characters (including / and :), ? exactly one; nothing else is special."""
+    return fnmatch.fnmatchcase(subject, pattern.replace("[", "[[]"))
 
 
 def _is_ci(grant: Grant, ci_arns: set[str], repository: str | None) -> bool:
