@@ -473,6 +473,12 @@ class _Terraform:
                         self.emit(Event(workspace.name, step, texts[0].rstrip(), kind="output"))
                 returncode = process.wait()
             finally:
+                if process.poll() is None:  # this thread was interrupted while terraform runs: stop it cleanly
+                    process.send_signal(signal.SIGINT)
+                    try:
+                        process.wait(self.interruption.grace)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
                 self.interruption.finished(process)
             log.write(f"===== exit code {returncode} =====\n")
         workspace.duration += time.monotonic() - started
@@ -724,42 +730,7 @@ def _locked_run(request: RunRequest, selected: tuple[Environment, ...], binary: 
                     Result.REFUSED, f"production account: {request.action} it with --allow-production")
                 emit(Event(environment.name, request.action, "refused: needs --allow-production", kind="result"))
 
-    with ThreadPoolExecutor(max_workers=request.jobs, thread_name_prefix="terraform") as pool:
-        for group in waves(selected, request.action):
-            ready = []
-            for environment in group:
-                workspace = workspaces[environment.name]
-                if workspace.result is not None:
-                    continue
-                blocking = [d for d in dependencies(environment, selected, request.action)
-                            if workspaces[d].result is not Result.OK]
-                if blocking:
-                    reason = ", ".join(f"{d} {(workspaces[d].result or Result.SKIPPED).value}" for d in blocking)
-                    workspace.finish(Result.SKIPPED, reason)
-                    emit(Event(workspace.name, request.action, f"skipped: {reason}", kind="result"))
-                    continue
-                ready.append(workspace)
-            show = not request.auto_approve
-            # Every init of the wave before any plan: an init re-links the shared plugin cache, and a
-            # plan reading the provider through it at that moment fails ("could not read package
-            # directory"), so init never overlaps another workspace's terraform.
-            for workspace in ready:
-                terraform.init(workspace)
-            initialized = [w for w in ready if w.result is None]
-            _parallel(pool, initialized, lambda w: terraform.prepare(w, show and w.environment.kind is AccountKind.PRODUCTION))
-            if request.action == "plan":
-                continue
-            pending = [w for w in initialized if w.result is None]
-            if interruption.interrupted:
-                approved: list[_Workspace] = []
-            elif request.auto_approve:
-                approved = pending
-            else:
-                assert confirm is not None
-                approved = _confirmed(pending, request.action, confirm, emit)
-            _parallel(pool, approved, terraform.apply)
-            if interruption.interrupted:
-                break
+    _run_waves(request, selected, workspaces, terraform, interruption, emit, confirm)
 
     if interruption.interrupted:
         name = signal.Signals(interruption.signal).name
@@ -770,6 +741,59 @@ def _locked_run(request: RunRequest, selected: tuple[Environment, ...], binary: 
     results = tuple(workspaces[e.name].frozen(request.action, terraform.role_name) for e in selected)
     return RunReport(action=request.action, results=results, synthesis=synthesis, role=terraform.role_name,
                      run_id=run_id, interrupted_by=interruption.signal)
+
+
+def _run_waves(request: RunRequest, selected: tuple[Environment, ...], workspaces: dict[str, _Workspace],
+               terraform: _Terraform, interruption: Interruption, emit: EventCallback,
+               confirm: ConfirmCallback | None) -> None:
+    with ThreadPoolExecutor(max_workers=request.jobs, thread_name_prefix="terraform") as pool:
+        try:
+            _run_groups(request, selected, workspaces, terraform, interruption, emit, confirm, pool)
+        except KeyboardInterrupt:
+            # No signal handler passed it on (a caller other than the CLI): terraform runs in its own
+            # session, so it did not get it; interrupt it cleanly before the pool waits for it.
+            interruption.interrupt(signal.SIGINT)
+            raise
+
+
+def _run_groups(request: RunRequest, selected: tuple[Environment, ...], workspaces: dict[str, _Workspace],
+                terraform: _Terraform, interruption: Interruption, emit: EventCallback,
+                confirm: ConfirmCallback | None, pool: ThreadPoolExecutor) -> None:
+    for group in waves(selected, request.action):
+        ready = []
+        for environment in group:
+            workspace = workspaces[environment.name]
+            if workspace.result is not None:
+                continue
+            blocking = [d for d in dependencies(environment, selected, request.action)
+                        if workspaces[d].result is not Result.OK]
+            if blocking:
+                reason = ", ".join(f"{d} {(workspaces[d].result or Result.SKIPPED).value}" for d in blocking)
+                workspace.finish(Result.SKIPPED, reason)
+                emit(Event(workspace.name, request.action, f"skipped: {reason}", kind="result"))
+                continue
+            ready.append(workspace)
+        show = not request.auto_approve
+        # Every init of the wave before any plan: an init re-links the shared plugin cache, and a
+        # plan reading the provider through it at that moment fails ("could not read package
+        # directory"), so init never overlaps another workspace's terraform.
+        for workspace in ready:
+            terraform.init(workspace)
+        initialized = [w for w in ready if w.result is None]
+        _parallel(pool, initialized, lambda w: terraform.prepare(w, show and w.environment.kind is AccountKind.PRODUCTION))
+        if request.action == "plan":
+            continue
+        pending = [w for w in initialized if w.result is None]
+        if interruption.interrupted:
+            approved: list[_Workspace] = []
+        elif request.auto_approve:
+            approved = pending
+        else:
+            assert confirm is not None
+            approved = _confirmed(pending, request.action, confirm, emit)
+        _parallel(pool, approved, terraform.apply)
+        if interruption.interrupted:
+            break
 
 
 def _confirmed(pending: list[_Workspace], action: str, confirm: ConfirmCallback,
