@@ -497,11 +497,15 @@ def run_files(project: Path) -> set[str]:
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
-def main_py_process(project: Path, env: dict[str, str], command: str, *args: str) -> subprocess.Popen:
+def main_py_process(project: Path, env: dict[str, str], command: str, *args: str,
+                    new_session: bool = False) -> subprocess.Popen:
+    """The CLI running in the background; ``new_session``: in a process group of its own, as a shell
+    runs a foreground job."""
     argv = ["--environments", str(project / "environments"), "--modules", str(project / "modules"), command,
             *args, "--out", str(project / "cdktf.out"), "--no-extensions"]
     return subprocess.Popen([sys.executable, str(ROOT / "main.py"), *argv], cwd=ROOT, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=new_session)
 
 
 def wait_for(predicate, timeout: float = 300.0, what: str = "condition") -> None:
@@ -599,6 +603,31 @@ def test_sigterm_mid_apply_keeps_state_and_the_rerun_converges(tmp_path, run_env
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "AlreadyExists" not in rerun.stdout + rerun.stderr + log.read_text().split("exit code 143")[-1]
     assert len(parameter_values(dev.account.id)) == 25
+
+    # Ctrl-C in a terminal signals the whole foreground process group: the tool (and cdktf's node
+    # runtime) get SIGINT, terraform (in its own session) gets it once, from the tool.
+    set_parameters(project, "v2", first=12, second=13, pause=20)
+    pauses = log.read_text().count("Provisioning with 'local-exec'")
+    deploy = main_py_process(project, run_env, "deploy", "dev", "--auto-approve", new_session=True)
+    try:
+        wait_for(lambda: log.read_text().count("Provisioning with 'local-exec'") > pauses,
+                 what="the second apply to reach the pause")
+        os.killpg(deploy.pid, signal.SIGINT)
+        output, errors = deploy.communicate(timeout=300)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+    assert deploy.returncode == 130, output + errors
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+    assert "interrupted by SIGINT; stopped: dev (apply interrupted by SIGINT" in errors
+    assert read_state_lock(organization, dev) is None
+    values = parameter_values(dev.account.id)
+    assert {v for k, v in values.items() if "/first/" in k} == {"v2"}  # updated before the signal ...
+    assert {v for k, v in values.items() if "/second/" in k} == {"v1"}  # ... and not after it
+    set_parameters(project, "v2", first=12, second=13, pause=1)
+    rerun = main_py(project, run_env, "deploy", "dev", "--auto-approve")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert set(parameter_values(dev.account.id).values()) == {"v2"}
 
     # State lost some other way: the error names the resource and how to import it.
     account_session(dev.account.id).client("s3").delete_object(Bucket=organization.state_bucket(dev.account),
