@@ -234,6 +234,7 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
       1  a plan failed; the others still ran and are in the review (this wins over 3)
       2  invalid configuration or usage
       3  --fail-on-danger and a danger flag was raised (notices do not count)
+      130  interrupted (SIGINT), 143 terminated (SIGTERM): running plans stopped cleanly
     """
     from .errors import DangerError
 

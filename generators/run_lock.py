@@ -61,7 +61,8 @@ class StackLocks:
         for name in sorted(set(environments)):
             folder = run_dir(self.outdir, name)
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(mode=0o700, exist_ok=True)  # saved plans hold sensitive values: owner only
                 descriptor = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 self.release()

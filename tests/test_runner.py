@@ -569,6 +569,7 @@ def test_each_run_plans_into_a_file_of_its_own(tmp_path, run_env):
     assert first.plan_file != second.plan_file and second.plan_file.name == f"{reports[1].run_id}.tfplan"
     assert not first.plan_file.exists() and second.plan_file.is_file()  # the next run cleared the older one
     assert first.plan_sha256 and second.plan_sha256 != first.plan_sha256
+    assert oct(second.plan_file.parent.stat().st_mode & 0o777) == "0o700"  # saved plans hold sensitive values
 
 
 @pytest.mark.terraform
