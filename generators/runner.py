@@ -750,9 +750,11 @@ def _run_waves(request: RunRequest, selected: tuple[Environment, ...], workspace
         try:
             _run_groups(request, selected, workspaces, terraform, interruption, emit, confirm, pool)
         except KeyboardInterrupt:
-            # No signal handler passed it on (a caller other than the CLI): terraform runs in its own
-            # session, so it did not get it; interrupt it cleanly before the pool waits for it.
-            interruption.interrupt(signal.SIGINT)
+            # Terraform runs in its own session, so the terminal's Ctrl-C did not reach it: unless a
+            # signal handler already passed it on (the CLI's), interrupt it cleanly before the pool
+            # waits for it. Never twice: a second interrupt kills.
+            if not interruption.interrupted:
+                interruption.interrupt(signal.SIGINT)
             raise
 
 

@@ -683,3 +683,48 @@ def test_deploy_with_expect_review_applies_only_the_reviewed_change_set(tmp_path
     broken.write_text('{"accounts": [{"environments": [{"environment": "dev"}]}]}')
     bad = main_py(project, run_env, "deploy", "dev", "--expect-review", str(broken), "--auto-approve")
     assert bad.returncode == 2 and "is not a plan review with change sets" in bad.stderr, bad.stderr
+
+
+# A stand-in for terraform's signal handling: on SIGINT it says so and, unless told to hang, exits 1.
+_CHILD = """
+import signal, sys, time
+def stop(signum, frame):
+    print("interrupt", flush=True)
+    if sys.argv[1] == "exit":
+        sys.exit(1)
+signal.signal(signal.SIGINT, stop)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _child(interruption, mode: str):
+    process = interruption.start([sys.executable, "-c", _CHILD, mode], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+def test_interruption_passes_one_sigint_then_kills_at_the_second_or_after_the_grace():
+    from generators.interruption import Interruption
+
+    clean = Interruption(grace=30)
+    process = _child(clean, "exit")
+    assert os.getpgid(process.pid) != os.getpgid(0)  # its own session: a terminal's Ctrl-C is not sent to it
+    clean.interrupt(signal.SIGTERM)
+    assert process.wait(10) == 1 and process.stdout.read() == "interrupt\n"  # one SIGINT, whatever came in
+    clean.finished(process)
+    assert clean.signal == signal.SIGTERM and not clean.killed
+    assert clean.start([sys.executable, "-c", "pass"]) is None  # nothing new starts once interrupted
+
+    twice = Interruption(grace=30)
+    stubborn = _child(twice, "hang")
+    twice.interrupt(signal.SIGINT)
+    assert stubborn.stdout.readline() == "interrupt\n"
+    twice.interrupt(signal.SIGINT)  # the second signal kills at once
+    assert stubborn.wait(10) == -signal.SIGKILL and twice.killed
+
+    bounded = Interruption(grace=0.5)
+    stubborn = _child(bounded, "hang")
+    bounded.interrupt(signal.SIGINT)
+    assert stubborn.wait(10) == -signal.SIGKILL and bounded.killed  # waited for, but not forever
