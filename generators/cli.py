@@ -6,9 +6,11 @@ Exit codes: 0 success; 1 runtime failure (Terraform or AWS failed, generated out
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,11 +220,13 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
                  markdown_file: Path | None, fail_on_danger: bool, changed_since: str | None, **options) -> None:
     """Plan ENVIRONMENTS (or --all) and review the plans for a pull request.
 
-    Each plan is saved (plan.tfplan, rendered into plan.json in the stack folder) and reviewed: changes
+    Each plan is saved (in <out>/.runs/<environment>/, with its rendering) and reviewed: changes
     per environment grouped by account; danger flags for destroyed or replaced stateful resources
     (critical in production and staging, warning elsewhere); a notice for any other production change;
     state left in a state bucket by an environment that is no longer defined (orphans). The review never
-    contains a resource's or output's value, so sensitive values stay out of it.
+    contains a resource's or output's value, so sensitive values stay out of it. The JSON review records
+    each saved plan's SHA-256 and change set, for `deploy --expect-review`. With the plan role, plans take
+    no state lock (the role cannot write one).
 
     \b
     Exit codes:
@@ -230,6 +234,7 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
       1  a plan failed; the others still ran and are in the review (this wins over 3)
       2  invalid configuration or usage
       3  --fail-on-danger and a danger flag was raised (notices do not count)
+      130  interrupted (SIGINT), 143 terminated (SIGTERM): running plans stopped cleanly
     """
     from .errors import DangerError
 
@@ -282,13 +287,31 @@ def _write_review(path: Path, text: str) -> None:
 @click.argument("environments", nargs=-1)
 @click.option("--all", "all_environments", is_flag=True, help="Every environment (production only with "
                                                                 "--allow-production; otherwise it is refused).")
+@click.option("--expect-review", "review_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="A review written by `plan --json`: apply an environment only when this deploy's own plan "
+                   "has the same change set as the reviewed one; refuse it otherwise, listing the differences.")
 @_approval_options
 @_terraform_options
 @click.pass_obj
 @error_boundary
-def deploy_command(ctx: Context, environments, all_environments, **options) -> None:
-    """Plan and apply ENVIRONMENTS (or --all); environments that `uses` another go after it."""
-    _run_terraform(ctx, "deploy", environments, all_environments, **options)
+def deploy_command(ctx: Context, environments, all_environments, review_file: Path | None, **options) -> None:
+    """Plan and apply ENVIRONMENTS (or --all); environments that `uses` another go after it.
+
+    \b
+    Exit codes:
+      0    every selected environment was deployed (or had nothing to do)
+      1    one was not: failed, refused (production without --allow-production, or differing from
+           --expect-review), skipped or not confirmed; the others still ran
+      2    invalid configuration or usage (an unreadable --expect-review file too), nothing ran
+      130  interrupted (SIGINT), 143 terminated (SIGTERM): running terraforms stopped cleanly
+    """
+    expected = None
+    if review_file is not None:
+        from .plan_changes import load_review
+
+        expected = load_review(review_file)
+    _run_terraform(ctx, "deploy", environments, all_environments, expect_review=expected,
+                   expect_review_source=str(review_file or ""), **options)
 
 
 @cli.command("destroy")
@@ -304,12 +327,15 @@ def destroy_command(ctx: Context, environments, **options) -> None:
 
 def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, jobs, outdir: Path,
                    no_extensions: bool, lock_timeout, auto_approve: bool = False,
-                   allow_production: bool = False, role: str = "deploy", on_report=None) -> None:
+                   allow_production: bool = False, role: str = "deploy", on_report=None,
+                   expect_review=None, expect_review_source: str = "") -> None:
     """Run the action and print its summary; ``on_report(organization, report, console)`` runs before a
-    failure is raised, so the plan review is written even when some plans failed."""
+    failure is raised, so the plan review is written even when some plans failed. Exit 1 unless every
+    selected environment was done; 128 + the signal's number when interrupted."""
+    from .interruption import Interrupted, Interruption
     from .progress import (ProgressBoard, confirmation_lines, confirmation_question, plain_line, summary_notes,
                            summary_table)
-    from .runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, RunRequest, run
+    from .runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, Result, RunRequest, run
 
     organization = ctx.organization()
     request = RunRequest(
@@ -317,7 +343,8 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
         environments=tuple(names), all_environments=all_environments, jobs=jobs or DEFAULT_JOBS,
         auto_approve=auto_approve, allow_production=allow_production,
         lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
-        with_extensions=not no_extensions, local_endpoint=_local_endpoint(), role=role)
+        with_extensions=not no_extensions, local_endpoint=_local_endpoint(), role=role,
+        expect_review=expect_review, expect_review_source=expect_review_source)
     console = _console()
     live = None
     if console.is_terminal:
@@ -332,9 +359,13 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
             if line:
                 console.print(line, markup=False)
 
+    interruption = Interruption()
+    prompting = [False]
+
     def confirm(confirmation) -> bool:
         if live:
             live.stop()  # a prompt under a live display would be redrawn over
+        prompting[0] = True
         try:
             for line in confirmation_lines(confirmation):
                 console.print(line, markup=False)
@@ -343,13 +374,19 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
             console.print()
             return False
         finally:
+            prompting[0] = False
             if live:
                 live.start()
 
     if live:
         live.start()
     try:
-        report = run(request, on_event, confirm)
+        with _passing_signals_to(interruption, lambda: prompting[0] or not interruption.started_any):
+            report = run(request, on_event, confirm, interruption)
+    except KeyboardInterrupt:  # before any terraform ran (synthesis): nothing to wait for
+        signum = interruption.signal or signal.SIGINT
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name} before terraform ran; nothing was applied",
+                          signum) from None
     finally:
         if live:
             live.stop()
@@ -361,9 +398,43 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
         console.print(note, markup=False)
     if on_report is not None:
         on_report(organization, report, console)
-    if report.failed:
-        raise ToolError(f"{len(report.failed)} of {len(report.results)} workspaces failed: "
-                        f"{', '.join(r.environment for r in report.failed)}; see their terraform.log")
+    if report.interrupted_by is not None:
+        stopped = [f"{r.environment} ({r.message})" for r in report.results if r.result is Result.FAILED]
+        raise Interrupted(f"interrupted by {signal.Signals(report.interrupted_by).name}"
+                          + (f"; stopped: {'; '.join(stopped)}" if stopped else "; no terraform was running")
+                          + "; nothing else was started", report.interrupted_by)
+    if report.not_done:
+        by_result: dict[str, list[str]] = {}
+        for result in report.not_done:
+            by_result.setdefault(result.result.value, []).append(result.environment)
+        what = "; ".join(f"{value}: {', '.join(names)}" for value, names in by_result.items())
+        hint = "; see their terraform.log" if report.failed else ""
+        raise ToolError(f"{len(report.not_done)} of {len(report.results)} environments not done ({what}){hint}")
+
+
+@contextlib.contextmanager
+def _passing_signals_to(interruption, raise_now):
+    """SIGINT and SIGTERM go to the runner's terraforms (which stop cleanly) instead of killing the tool;
+    while ``raise_now()`` (at a prompt, or before any terraform started) they also interrupt the tool
+    itself. Broken pipes to child processes that the terminal's Ctrl-C ended (cdktf's node runtime,
+    at exit) are not worth a traceback."""
+    def handler(signum, _frame):
+        interruption.interrupt(signum)
+        if raise_now():
+            raise KeyboardInterrupt
+
+    def quiet_unraisable(unraisable):
+        if not isinstance(unraisable.exc_value, BrokenPipeError):
+            previous_hook(unraisable)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = quiet_unraisable
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @cli.command("bootstrap")

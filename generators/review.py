@@ -12,8 +12,10 @@
 * orphans: state objects in the organization's state buckets whose environment is no longer defined,
   with their resource counts, so a deleted environment file never silently strands resources.
 
-Only addresses, types, actions and output names are read from ``plan.json``: never before/after
-values, so sensitive values cannot reach the review. ``render_markdown`` (jinja2 templates in
+Only addresses, types, actions and output names are read from the rendered plan: never before/after
+values, so sensitive values cannot reach the review. For ``deploy --expect-review``, each environment
+also records its saved plan's SHA-256 and its change set, where values appear only as SHA-256 digests
+of whole before/after objects (generators/plan_changes.py). ``render_markdown`` (jinja2 templates in
 ``templates/review/``) and ``render_json`` turn a review into text; only the CLI writes or prints it.
 """
 
@@ -30,6 +32,7 @@ from typing import Any, Iterable, Mapping
 from . import TOOL_NAME, aws
 from .errors import ToolError
 from .models import Account, AccountKind, Organization
+from .plan_changes import ChangeSet, change_set, change_set_digest
 from .runner import Result, RunReport, WorkspaceResult
 
 # Resource types whose destruction loses data (or, for KMS keys, makes data unreadable): destroying or
@@ -128,6 +131,11 @@ class EnvironmentReview:
     changes: tuple[ResourceChange, ...] = ()
     output_changes: tuple[str, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # What `deploy --expect-review` holds a deploy to: the saved plan's checksum and its change set
+    # (addresses, actions, digests of before/after; plan_changes.py).
+    plan_file: str = ""
+    plan_sha256: str = ""
+    change_set: ChangeSet = ()
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -359,6 +367,7 @@ def review_environment(organization: Organization, result: WorkspaceResult) -> E
         result=result.result.value, message=result.message)
     if result.result is not Result.OK:
         return base
+    base = replace(base, plan_file=str(result.plan_file or ""), plan_sha256=result.plan_sha256)
     if result.plan_json is None:
         if result.action == "plan" and not result.has_changes:
             # Nothing to do, so nothing was rendered; the plan succeeded, so the provider did check the
@@ -380,7 +389,7 @@ def review_environment(organization: Organization, result: WorkspaceResult) -> E
                       f"{account.name} ({account.id})"),) + flags
     return replace(base, account_id=summary.account_ids[0] if verified else base.account_id,
                    account_verified=verified, changes=summary.changes, output_changes=summary.output_changes,
-                   flags=flags)
+                   flags=flags, change_set=change_set(plan))
 
 
 # -- orphaned state --------------------------------------------------------------------------------
@@ -490,6 +499,10 @@ def review_as_dict(review: Review) -> dict[str, Any]:
             "changes": [{"address": c.address, "type": c.type, "action": c.action, "reason": c.reason or None}
                         for c in e.changes],
             "flags": [flag(f) for f in e.flags],
+            "plan_file": e.plan_file or None,
+            "plan_sha256": e.plan_sha256 or None,
+            "change_set": [c.as_dict() for c in e.change_set],
+            "change_set_sha256": change_set_digest(e.change_set),
         }
 
     return {

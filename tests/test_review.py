@@ -8,6 +8,7 @@ the deployed state safely.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -193,6 +194,12 @@ def backend_role(stack: Path) -> str:
         "role_arn"]
 
 
+def rendered_plan(project: Path, name: str) -> Path:
+    """The `terraform show -json` rendering of the environment's saved plan, kept beside it."""
+    [rendered] = (project / "cdktf.out" / ".runs" / name).glob("*.json")
+    return rendered
+
+
 def caller_arns(plan_json: Path) -> set[str]:
     """What the providers actually assumed: the modules' aws_caller_identity data sources, read by the test."""
     prior = json.loads(plan_json.read_text())["prior_state"]["values"]["root_module"]
@@ -233,10 +240,15 @@ def test_one_changed_input_plans_one_change_with_the_plan_role(deployed, project
         log = (stacks / name / "terraform.log").read_text()
         assert f'-backend-config=assume_role={{role_arn="arn:aws:iam::{account_id}:role/{PLAN_ROLE}"' in log
         assert f"-var=role_name={PLAN_ROLE}" in log
-        assert (stacks / name / "plan.tfplan").is_file()
-    assert not (stacks / "production" / "plan.json").exists()  # nothing to do: nothing rendered
+        # The saved plan is this run's own file, and the review records its checksum.
+        plan_file = Path(entry["plan_file"])
+        assert plan_file.parent == project / "cdktf.out" / ".runs" / name and plan_file.suffix == ".tfplan"
+        assert entry["plan_sha256"] == hashlib.sha256(plan_file.read_bytes()).hexdigest()
+    assert not list((project / "cdktf.out" / ".runs" / "production").glob("*.json"))  # nothing to do: not rendered
+    assert planned["production"]["change_set"] == []
+    assert [c["address"] for c in planned["dev"]["change_set"]] == ["module.settings.aws_ssm_parameter.greeting"]
     for name in ("dev",):  # an environment whose modules read aws_caller_identity, and that changed
-        assert caller_arns(stacks / name / "plan.json") == {
+        assert caller_arns(rendered_plan(project, name)) == {
             f"arn:aws:sts::{planned[name]['account_id']}:assumed-role/{PLAN_ROLE}/aws-org-workspaces-{name}"}
 
 
@@ -273,13 +285,17 @@ def test_sensitive_values_never_reach_the_review(deployed, project):
     dev = environments(review)["dev"]
     assert counts(dev) == (0, 1, 0, 0)
     assert dev["output_changes"] == ["settings_secret"]  # the sensitive output changes; its name only
-    plan_json = (project / "cdktf.out" / "stacks" / "dev" / "plan.json").read_text()
+    plan_json = rendered_plan(project, "dev").read_text()
     assert SECRET in plan_json and FIRST_SECRET in plan_json  # terraform's JSON does hold them ...
     assert "`settings_secret`" in markdown and "module.settings.aws_ssm_parameter.secret" in markdown
     for text in (markdown, json.dumps(review), done.stdout, done.stderr):  # ... the review never
         assert SECRET not in text and FIRST_SECRET not in text
     assert SECRET not in (project / "cdktf.out" / "stacks" / "dev" / "terraform.log").read_text()
-    assert oct((project / "cdktf.out" / "stacks" / "dev" / "plan.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(rendered_plan(project, "dev").stat().st_mode & 0o777) == "0o600"
+    # The change set's digests cover the sensitive value (a changed secret is a different change set) ...
+    [secret_change] = [c for c in dev["change_set"] if c["address"].endswith(".secret")]
+    assert secret_change["actions"] == ["update"]
+    assert SECRET not in json.dumps(dev["change_set"])  # ... without holding it
 
 
 @pytest.mark.terraform
@@ -499,3 +515,54 @@ def test_a_danger_list_too_long_for_any_comment_says_so():
     markdown = render_markdown(review)
     assert len(markdown) <= MARKDOWN_BUDGET
     assert "The danger list alone exceeds GitHub's comment limit" in markdown
+
+
+def test_change_sets_compare_actions_and_values_by_digest_only():
+    from generators.plan_changes import change_set, differences
+
+    def plan(value: str, outputs: str = "a") -> dict:
+        return {"resource_changes": [
+            {"address": "aws_ssm_parameter.p", "mode": "managed", "change": {
+                "actions": ["update"], "before": {"value": "old"}, "after": {"value": value},
+                "after_unknown": {}, "after_sensitive": {"value": True}}},
+            {"address": "aws_iam_role.same", "mode": "managed", "change": {"actions": ["no-op"]}},
+            {"address": "data.aws_caller_identity.c", "mode": "data", "change": {"actions": ["read"]}}],
+            "output_changes": {"o": {"actions": ["update"], "before": "x", "after": outputs}}}
+
+    reviewed = change_set(plan(SECRET))
+    assert [e.address for e in reviewed] == ["aws_ssm_parameter.p", "output.o"]
+    assert SECRET not in repr(reviewed)
+    assert change_set(plan(SECRET)) == reviewed and differences(reviewed, change_set(plan(SECRET))) == []
+    assert differences(reviewed, change_set(plan("other"))) == [
+        "aws_ssm_parameter.p: update with different values than reviewed"]
+    assert differences(reviewed, change_set(plan(SECRET, outputs="b"))) == [
+        "output.o: update with different values than reviewed"]
+    replaced = plan(SECRET)
+    replaced["resource_changes"][0]["change"]["actions"] = ["delete", "create"]
+    assert differences(reviewed, change_set(replaced)) == [
+        "aws_ssm_parameter.p: reviewed as update, now delete/create"]
+    assert differences(reviewed, ()) == ["aws_ssm_parameter.p: reviewed as update, now no change",
+                                         "output.o: reviewed as update, now no change"]
+
+
+def test_an_edited_or_foreign_review_file_is_a_usage_error(tmp_path):
+    from generators.errors import UsageError
+    from generators.plan_changes import change_set, change_set_digest, load_review
+
+    entries = change_set({"resource_changes": [{"address": "aws_sqs_queue.q", "mode": "managed",
+                                                "change": {"actions": ["create"], "before": None, "after": {}}}]})
+    entry = {"environment": "dev", "account_id": "400000000001", "result": "ok",
+             "change_set": [e.as_dict() for e in entries], "change_set_sha256": change_set_digest(entries)}
+    review = tmp_path / "review.json"
+    review.write_text(json.dumps({"accounts": [{"environments": [entry]}]}))
+    assert load_review(review)["dev"].changes == entries
+
+    entry["change_set"][0]["actions"] = ["delete"]  # someone made the review say something else
+    review.write_text(json.dumps({"accounts": [{"environments": [entry]}]}))
+    with pytest.raises(UsageError, match="does not match its change_set_sha256"):
+        load_review(review)
+    review.write_text("{not json")
+    with pytest.raises(UsageError, match="is not a plan review"):
+        load_review(review)
+    with pytest.raises(UsageError, match="cannot read the review"):
+        load_review(tmp_path / "missing.json")
