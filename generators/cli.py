@@ -26,10 +26,15 @@ class Context:
     modules_dir: Path
     debug: bool
 
-    def organization(self):
-        from .config import load_organization
+    def organization(self, *, require_account_ids: bool = True):
+        """The validated configuration. Every command but bootstrap (which creates the accounts declared
+        by email) needs each account that holds an environment to have an id."""
+        from . import config
 
-        return load_organization(self.environments_dir, self.modules_dir)
+        organization = config.load_organization(self.environments_dir, self.modules_dir)
+        if require_account_ids:
+            config.require_account_ids(organization)
+        return organization
 
 
 def _console(stderr: bool = False):
@@ -43,31 +48,55 @@ def _console(stderr: bool = False):
 
 
 def error_boundary(command):
-    """Turn the project's errors into a message and a documented exit code, never a traceback."""
+    """Turn every failure into a message and a documented exit code, never a traceback (unless --debug):
+    the project's errors as they are, file-system, AWS and template errors named by what they touched,
+    anything else as an internal error (see failures.explain)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         ctx: Context = click.get_current_context().obj
         try:
             return command(*args, **kwargs)
-        except ToolError as exc:
-            if ctx.debug:
-                raise
-            console = _console(stderr=True)
-            if isinstance(exc, ConfigError):
-                count = len(exc.problems)
-                console.print(f"[red]error:[/] {count} problem{'s' if count != 1 else ''} in the configuration:")
-                for problem in exc.problems:
-                    console.print(f"  {problem}", markup=False)
-            else:
-                console.print("[red]error:[/] ", end="")
-                console.print(str(exc), markup=False)
-            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted")
             sys.exit(130)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure becomes a message
+            if ctx.debug:
+                raise
+            _report_failure(exc)
 
     return wrapper
+
+
+def _report_failure(exc: Exception) -> None:
+    from .failures import explain
+
+    console = _console(stderr=True)
+    if isinstance(exc, ConfigError):
+        count = len(exc.problems)
+        console.print(f"[red]error:[/] {count} problem{'s' if count != 1 else ''} in the configuration:")
+        for problem in exc.problems:
+            console.print(f"  {problem}", markup=False)
+        sys.exit(exc.exit_code)
+    failure = explain(exc)
+    console.print("[red]error:[/] ", end="")
+    console.print(failure.message, markup=False)
+    sys.exit(failure.exit_code)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (`... | head`): stop without a word. Python would report the
+    pipe again when it flushes stdout at exit, so stdout is pointed at /dev/null first."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_FAILURE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -377,7 +406,8 @@ def bootstrap_command(ctx: Context, account_timeout: float) -> None:
 
     from .bootstrap import BootstrapRequest, Status, bootstrap, invite_command
 
-    report = bootstrap(BootstrapRequest(ctx.organization(), ctx.environments_dir, account_timeout=account_timeout))
+    organization = ctx.organization(require_account_ids=False)  # bootstrap creates the accounts without one
+    report = bootstrap(BootstrapRequest(organization, ctx.environments_dir, account_timeout=account_timeout))
     console = _console()
     styles = {Status.CREATED: "green", Status.UPDATED: "yellow", Status.PRESENT: "dim", Status.NOT_MEMBER: "cyan",
               Status.FAILED: "red"}
@@ -421,6 +451,12 @@ def main() -> None:
         sys.exit(EXIT_INVALID)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # --help or a usage message into a closed pipe
+        _quiet_broken_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the last lines were still buffered when the reader left
+        _quiet_broken_pipe()
 
 
 # Command groups that live in their own CLI modules; imported last so they can use `cli` and
