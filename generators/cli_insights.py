@@ -211,7 +211,7 @@ def graph_command(ctx: Context, fmt: str, output: Path | None) -> None:
     and `uses` edges, production and staging set apart. Offline and deterministic."""
     from .insights.graph import render
 
-    text = render(ctx.organization(), fmt)
+    text = render(ctx.organization(require_account_ids=False), fmt)  # a picture needs no ids
     if output is None:
         click.echo(text, nl=False)
         return
