@@ -135,10 +135,11 @@ def _default_out() -> str:
 @error_boundary
 def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool) -> None:
     """Synthesize one Terraform workspace per environment."""
-    from .output import write_output
+    from .output import check_output_folder, write_output
     from .synth import SynthRequest, plan_synthesis
 
     organization = ctx.organization()
+    check_output_folder(outdir)
     plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
                                        local_endpoint=_local_endpoint()))
     console = _console()

@@ -92,7 +92,8 @@ def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
     that may hold configuration is read or reported: a file that cannot be read must never look like
     an environment that was removed."""
     if not directory.is_dir():
-        return [], [Problem(str(directory), None, "environments directory does not exist")]
+        what = "is not a folder" if directory.exists() else "does not exist"
+        return [], [Problem(str(directory), None, f"environments directory {what}")]
     files, problems = find_configuration_files(directory)
     if not files and not problems:
         return [], [Problem(str(directory), None, "no *.hcl files found")]
