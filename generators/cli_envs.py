@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import dev_envs, naming
-from .cli import Context, _console, _default_out, cli, error_boundary
+from .cli import SHOWN_DEFAULT_OUT, Context, _console, _default_out, cli, error_boundary
 from .errors import ConfigError, ToolError, UsageError
 from .failures import one_line
 from .models import AccountKind, Environment, Organization
@@ -22,7 +22,7 @@ from .models import AccountKind, Environment, Organization
 
 def _workspace_options(command):
     command = click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
-                           help="Output folder of the generated workspaces.")(command)
+                           show_default=SHOWN_DEFAULT_OUT, help="Output folder of the generated workspaces.")(command)
     return click.option("--no-extensions", is_flag=True, help="Skip the typed extensions (as synth does).")(command)
 
 
@@ -174,8 +174,9 @@ def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
             console.print(f"  keep     {environment.name}: ttl {environment.ttl}, never deployed")
         elif expires <= now:
             created, created_from = _created(environment, state)
-            expired.append((environment, f"created {created}{' (first deploy)' if created_from == 'first deploy' else ''}"
-                                         f", ttl {environment.ttl}, expired {naming.format_timestamp(expires)}"))
+            source = " (first deploy)" if created_from == "first deploy" else ""
+            expired.append((environment, f"created {created}{source}, ttl {environment.ttl}, expired "
+                                         f"{naming.format_timestamp(expires)}"))
     # Environments CI created for pull requests are not in this checkout: their state is, with the
     # ExpiresAt tag on every resource.
     search = dev_envs.stray_environments(organization)
@@ -209,7 +210,8 @@ def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
 
 def _failure_summary(failures: list[tuple[str, str]], what: str) -> str:
     """One line per failure; one reason for all when they share it (no credentials, say)."""
-    count = f"{len(failures)} environment{'s' if len(failures) != 1 else ''} or account{'s' if len(failures) != 1 else ''}"
+    plural = "s" if len(failures) != 1 else ""
+    count = f"{len(failures)} environment{plural} or account{plural}"
     reasons = {why for _, why in failures}
     if len(reasons) == 1:
         return (f"{count} could not be {what} (run `env reap` again): {reasons.pop()}\n  "

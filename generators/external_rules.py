@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Iterable
 
 from . import naming
@@ -63,8 +64,19 @@ def version_constraint_problem(constraint: str) -> str | None:
 
 @functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region of every AWS partition, from botocore's offline endpoint data."""
-    import botocore.session
+    """Every region of every AWS partition, from botocore's offline endpoint data (read as a file: a
+    botocore session costs a second of start-up that validate and synth do not otherwise pay)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("botocore")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = Path(folder) / "data" / "endpoints.json"
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return frozenset(region for partition in data["partitions"] for region in partition["regions"])
+    import botocore.session  # a packaging that hides the file: ask botocore itself
 
     data = botocore.session.get_session().get_data("endpoints")
     return frozenset(region for partition in data["partitions"] for region in partition["regions"])
