@@ -491,7 +491,6 @@ class _Builder:
                                  f"{kind}; an infrastructure environment must not use another", "uses")
 
 
-
 def require_account_ids(organization: Organization) -> None:
     """Every account holding an environment has an id: workspaces name it (state bucket, role, guard).
     An account declared with only an email gets its id from `bootstrap`, which is the one command that
