@@ -34,7 +34,25 @@ class Context:
         organization = config.load_organization(self.environments_dir, self.modules_dir)
         if require_account_ids:
             config.require_account_ids(organization)
+        if _local_endpoint():
+            organization = _for_the_sandbox(organization)
         return organization
+
+
+_noted_sandbox_extensions: set[str] = set()
+
+
+def _for_the_sandbox(organization):
+    """Against the sandbox (a loopback AWS_ENDPOINT_URL), extensions the emulator cannot serve are left
+    out of every command, said once."""
+    from .sandbox import UNSERVED_EXTENSIONS, without_unserved_extensions
+
+    organization, dropped = without_unserved_extensions(organization)
+    for name in sorted(set(dropped) - _noted_sandbox_extensions):
+        _noted_sandbox_extensions.add(name)
+        _console(stderr=True).print(f"sandbox: extension {name} is left out: {UNSERVED_EXTENSIONS[name]}",
+                                    markup=False)
+    return organization
 
 
 def _console(stderr: bool = False):
@@ -123,11 +141,21 @@ def validate(ctx: Context) -> None:
 
 def _default_out() -> str:
     # `cdktf synth` runs this app with CDKTF_OUTDIR set to the output folder of cdktf.json.
-    return os.environ.get("CDKTF_OUTDIR", DEFAULT_OUT)
+    if "CDKTF_OUTDIR" in os.environ:
+        return os.environ["CDKTF_OUTDIR"]
+    if _local_endpoint():  # the sandbox's workspaces carry path-style settings: never into the user's cdktf.out
+        from .sandbox import SANDBOX_OUT
+
+        return str(SANDBOX_OUT)
+    return DEFAULT_OUT
+
+
+SHOWN_DEFAULT_OUT = f"{DEFAULT_OUT}; .cache/sandbox/cdktf.out with a loopback AWS_ENDPOINT_URL"
 
 
 @cli.command()
-@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out, show_default=DEFAULT_OUT,
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
+              show_default=SHOWN_DEFAULT_OUT,
               help="Output folder, in cdktf's layout (manifest.json, stacks/<environment>/cdk.tf.json).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output is not up to date.")
 @click.option("--no-extensions", is_flag=True, help="Skip the typed extensions switched on in the configuration.")
@@ -178,7 +206,8 @@ def _local_endpoint() -> bool:
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out, show_default=DEFAULT_OUT,
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
+              show_default=SHOWN_DEFAULT_OUT,
               help="Output folder the stack folders are reported in.")
 @click.pass_obj
 @error_boundary
@@ -210,7 +239,8 @@ def _terraform_options(command):
         click.option("--jobs", type=click.IntRange(min=1), default=None, show_default="4",
                      help="Workspaces planned and applied in parallel (init always runs one at a time)."),
         click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
-                     show_default=DEFAULT_OUT, help="Output folder; synthesized first when it is not up to date."),
+                     show_default=SHOWN_DEFAULT_OUT,
+                     help="Output folder; synthesized first when it is not up to date."),
         click.option("--no-extensions", is_flag=True, help="Synthesize without the typed extensions (as synth does)."),
         click.option("--lock-timeout", type=click.IntRange(min=0), default=None, show_default="60",
                      help="Seconds to wait for a state lock someone else holds (a lock is never broken)."),
