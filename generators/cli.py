@@ -28,10 +28,33 @@ class Context:
     modules_dir: Path
     debug: bool
 
-    def organization(self):
-        from .config import load_organization
+    def organization(self, *, require_account_ids: bool = True):
+        """The validated configuration. Every command but bootstrap (which creates the accounts declared
+        by email) needs each account that holds an environment to have an id."""
+        from . import config
 
-        return load_organization(self.environments_dir, self.modules_dir)
+        organization = config.load_organization(self.environments_dir, self.modules_dir)
+        if require_account_ids:
+            config.require_account_ids(organization)
+        if _local_endpoint():
+            organization = _for_the_sandbox(organization)
+        return organization
+
+
+_noted_sandbox_extensions: set[str] = set()
+
+
+def _for_the_sandbox(organization):
+    """Against the sandbox (a loopback AWS_ENDPOINT_URL), extensions the emulator cannot serve are left
+    out of every command, said once."""
+    from .sandbox import UNSERVED_EXTENSIONS, without_unserved_extensions
+
+    organization, dropped = without_unserved_extensions(organization)
+    for name in sorted(set(dropped) - _noted_sandbox_extensions):
+        _noted_sandbox_extensions.add(name)
+        _console(stderr=True).print(f"sandbox: extension {name} is left out: {UNSERVED_EXTENSIONS[name]}",
+                                    markup=False)
+    return organization
 
 
 def _console(stderr: bool = False):
@@ -45,31 +68,55 @@ def _console(stderr: bool = False):
 
 
 def error_boundary(command):
-    """Turn the project's errors into a message and a documented exit code, never a traceback."""
+    """Turn every failure into a message and a documented exit code, never a traceback (unless --debug):
+    the project's errors as they are, file-system, AWS and template errors named by what they touched,
+    anything else as an internal error (see failures.explain)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         ctx: Context = click.get_current_context().obj
         try:
             return command(*args, **kwargs)
-        except ToolError as exc:
-            if ctx.debug:
-                raise
-            console = _console(stderr=True)
-            if isinstance(exc, ConfigError):
-                count = len(exc.problems)
-                console.print(f"[red]error:[/] {count} problem{'s' if count != 1 else ''} in the configuration:")
-                for problem in exc.problems:
-                    console.print(f"  {problem}", markup=False)
-            else:
-                console.print("[red]error:[/] ", end="")
-                console.print(str(exc), markup=False)
-            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted")
             sys.exit(130)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure becomes a message
+            if ctx.debug:
+                raise
+            _report_failure(exc)
 
     return wrapper
+
+
+def _report_failure(exc: Exception) -> None:
+    from .failures import explain
+
+    console = _console(stderr=True)
+    if isinstance(exc, ConfigError):
+        count = len(exc.problems)
+        console.print(f"[red]error:[/] {count} problem{'s' if count != 1 else ''} in the configuration:")
+        for problem in exc.problems:
+            console.print(f"  {problem}", markup=False)
+        sys.exit(exc.exit_code)
+    failure = explain(exc)
+    console.print("[red]error:[/] ", end="")
+    console.print(failure.message, markup=False)
+    sys.exit(failure.exit_code)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (`... | head`): stop without a word. Python would report the
+    pipe again when it flushes stdout at exit, so stdout is pointed at /dev/null first."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_FAILURE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,11 +143,21 @@ def validate(ctx: Context) -> None:
 
 def _default_out() -> str:
     # `cdktf synth` runs this app with CDKTF_OUTDIR set to the output folder of cdktf.json.
-    return os.environ.get("CDKTF_OUTDIR", DEFAULT_OUT)
+    if "CDKTF_OUTDIR" in os.environ:
+        return os.environ["CDKTF_OUTDIR"]
+    if _local_endpoint():  # the sandbox's workspaces carry path-style settings: never into the user's cdktf.out
+        from .sandbox import SANDBOX_OUT
+
+        return str(SANDBOX_OUT)
+    return DEFAULT_OUT
+
+
+SHOWN_DEFAULT_OUT = f"{DEFAULT_OUT}; .cache/sandbox/cdktf.out with a loopback AWS_ENDPOINT_URL"
 
 
 @cli.command()
-@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out, show_default=DEFAULT_OUT,
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
+              show_default=SHOWN_DEFAULT_OUT,
               help="Output folder, in cdktf's layout (manifest.json, stacks/<environment>/cdk.tf.json).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output is not up to date.")
 @click.option("--no-extensions", is_flag=True, help="Skip the typed extensions switched on in the configuration.")
@@ -108,10 +165,11 @@ def _default_out() -> str:
 @error_boundary
 def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool) -> None:
     """Synthesize one Terraform workspace per environment."""
-    from .output import write_output
+    from .output import check_output_folder, write_output
     from .synth import SynthRequest, plan_synthesis
 
     organization = ctx.organization()
+    check_output_folder(outdir)
     plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
                                        local_endpoint=_local_endpoint()))
     console = _console()
@@ -150,7 +208,8 @@ def _local_endpoint() -> bool:
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out, show_default=DEFAULT_OUT,
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
+              show_default=SHOWN_DEFAULT_OUT,
               help="Output folder the stack folders are reported in.")
 @click.pass_obj
 @error_boundary
@@ -182,7 +241,8 @@ def _terraform_options(command):
         click.option("--jobs", type=click.IntRange(min=1), default=None, show_default="4",
                      help="Workspaces planned and applied in parallel (init always runs one at a time)."),
         click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
-                     show_default=DEFAULT_OUT, help="Output folder; synthesized first when it is not up to date."),
+                     show_default=SHOWN_DEFAULT_OUT,
+                     help="Output folder; synthesized first when it is not up to date."),
         click.option("--no-extensions", is_flag=True, help="Synthesize without the typed extensions (as synth does)."),
         click.option("--lock-timeout", type=click.IntRange(min=0), default=None, show_default="60",
                      help="Seconds to wait for a state lock someone else holds (a lock is never broken)."),
@@ -449,7 +509,8 @@ def bootstrap_command(ctx: Context, account_timeout: float, dry_run: bool) -> No
 
     from .bootstrap import BootstrapRequest, Status, bootstrap, invite_command
 
-    report = bootstrap(BootstrapRequest(ctx.organization(), ctx.environments_dir, account_timeout=account_timeout,
+    organization = ctx.organization(require_account_ids=False)  # bootstrap creates the accounts without one
+    report = bootstrap(BootstrapRequest(organization, ctx.environments_dir, account_timeout=account_timeout,
                                         dry_run=dry_run))
     console = _console()
     styles = {Status.CREATED: "green", Status.UPDATED: "yellow", Status.PRESENT: "dim", Status.NOT_MEMBER: "cyan",
@@ -499,6 +560,12 @@ def main() -> None:
         sys.exit(EXIT_INVALID)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # --help or a usage message into a closed pipe
+        _quiet_broken_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the last lines were still buffered when the reader left
+        _quiet_broken_pipe()
 
 
 # Command groups that live in their own CLI modules; imported last so they can use `cli` and

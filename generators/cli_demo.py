@@ -14,13 +14,13 @@ import click
 
 from .cli import Context, _console, _run_terraform, cli, error_boundary
 from .errors import ToolError
+from .sandbox import SANDBOX_OUT
 
-DEMO_OUT = Path(".cache") / "sandbox" / "cdktf.out"
 
 
 @cli.command("demo")
 @click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards and print how to use it.")
-@click.option("--out", "outdir", type=click.Path(path_type=Path), default=DEMO_OUT, show_default=True,
+@click.option("--out", "outdir", type=click.Path(path_type=Path), default=SANDBOX_OUT, show_default=True,
               help="Output folder for the sandbox's workspaces (kept apart from cdktf.out: they carry "
                    "sandbox-only settings).")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel workspaces.")
@@ -31,14 +31,14 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
     from rich.table import Table
 
     from .bootstrap import BootstrapRequest, bootstrap
-    from .demo import landings, wrong_account_guard
+    from .demo import landings, memberships, wrong_account_guard
     from .runner import default_cache_dir
     from .sandbox import running_sandbox
 
     started = time.monotonic()
     console = _console()
     organization = ctx.organization()
-    with running_sandbox(organization.settings.region, keep=keep) as sandbox:
+    with running_sandbox(organization.settings.region, keep=keep, organization=organization) as sandbox:
         console.rule("1. A local AWS: moto's server on loopback, many accounts")
         console.print(f"endpoint {sandbox.endpoint}; boto3 and terraform reach it through AWS_ENDPOINT_URL")
 
@@ -47,15 +47,19 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
         if report.failed:
             raise ToolError("bootstrap failed: " + "; ".join(f"{r.account}: {r.item}: {r.detail}" for r in report.failed))
         console.print(", ".join(f"{report.count(s)} {s.value}" for s in type(report.rows[0].status)))
+        placed = memberships(organization)
+        table = Table(box=None, header_style="bold")
+        for column in ("account", "membership", "organizational unit", "service control policies"):
+            table.add_column(column)
+        for member in placed:
+            table.add_row(f"{member.account} ({member.account_id})", member.status, member.unit,
+                          ", ".join(member.policies) or "-")
+        console.print(table)
 
         console.rule("3. Synthesize and deploy every environment with terraform")
-        # The emulator lacks Budgets' DescribeSubscribersForNotification, which the provider polls for
-        # minutes after creating a budget; `synth` and real deploys keep the typed extensions.
-        extensions = sorted({n for a in organization.accounts for n in organization.extensions_for(a)})
-        if extensions:
-            console.print(f"typed extensions ({', '.join(extensions)}) are left out here: the emulator does not "
-                          "serve the AWS Budgets calls the provider makes; `python main.py synth` includes them")
-        _run_terraform(ctx, "deploy", (), True, jobs=jobs, outdir=outdir, no_extensions=True,
+        # Extensions the emulator cannot serve are left out of every sandbox run (said above the
+        # deploy); `synth` and deploys to real AWS keep them.
+        _run_terraform(ctx, "deploy", (), True, jobs=jobs, outdir=outdir, no_extensions=False,
                        lock_timeout=None, auto_approve=True, allow_production=True)
 
         console.rule("4. Where each environment landed")
@@ -90,6 +94,9 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
         _print_access(access)
 
         missing = [l.environment for l in results if not l.state_found]
+        outsiders = [m.account for m in placed if m.status != "ACTIVE"]
+        if outsiders:
+            raise ToolError(f"demo failed: accounts not in the sandbox Organization: {', '.join(outsiders)}")
         if missing or not guard.refused:
             raise ToolError(f"demo failed: state missing for {', '.join(missing) or 'none'}; "
                             f"guard {'held' if guard.refused else 'did not hold'}")

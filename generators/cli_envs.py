@@ -14,14 +14,15 @@ from pathlib import Path
 import click
 
 from . import dev_envs, naming
-from .cli import Context, _console, _default_out, cli, error_boundary
+from .cli import SHOWN_DEFAULT_OUT, Context, _console, _default_out, cli, error_boundary
 from .errors import ConfigError, ToolError, UsageError
+from .failures import one_line
 from .models import AccountKind, Environment, Organization
 
 
 def _workspace_options(command):
     command = click.option("--out", "outdir", type=click.Path(path_type=Path), default=_default_out,
-                           help="Output folder of the generated workspaces.")(command)
+                           show_default=SHOWN_DEFAULT_OUT, help="Output folder of the generated workspaces.")(command)
     return click.option("--no-extensions", is_flag=True, help="Skip the typed extensions (as synth does).")(command)
 
 
@@ -83,26 +84,49 @@ def env_destroy(ctx: Context, name, branch, outdir, no_extensions) -> None:
 @click.pass_obj
 @error_boundary
 def env_list(ctx: Context, as_json: bool) -> None:
-    """Development environments with branch, owner, created time, TTL, expiry and last deploy."""
+    """Development environments with branch, owner, created time, TTL, expiry and last deploy. Without a
+    `created` time, an environment's ttl counts from its first deploy."""
     organization = ctx.organization()
     now = datetime.now(timezone.utc)
     rows = []
+    unreadable: list[str] = []
     for environment in _development(organization):
         try:
             state = dev_envs.read_state(organization, environment)
             last_deploy = naming.format_timestamp(state.last_modified) if state.last_modified else None
-        except Exception:  # noqa: BLE001 - listing must work offline; the column then says unknown
-            last_deploy = "unknown"
-        expires = environment.expires_at
+        except Exception as exc:  # noqa: BLE001 - listing must work offline; the column then says unknown
+            state, last_deploy = None, "unknown"
+            unreadable.append(f"{environment.name}: {one_line(exc)}")
+        created, created_from = _created(environment, state)
+        expires = dev_envs.expires_at(environment, state)
         rows.append({
             "name": environment.name, "account": environment.account.name, "branch": environment.branch,
-            "owner": environment.owner, "uses": environment.uses, "created": environment.created,
+            "owner": environment.owner, "uses": environment.uses, "created": created, "created_from": created_from,
             "ttl": environment.ttl, "expires_at": naming.format_timestamp(expires) if expires else None,
             "expired": bool(expires and expires <= now), "last_deploy": last_deploy,
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
+    else:
+        _print_environments(rows)
+    if unreadable:
+        console = _console(stderr=True)
+        console.print(f"could not read the state of {len(unreadable)} environment{'s' if len(unreadable) != 1 else ''} "
+                      "(last deploy, and expiry without a created time, unknown):", markup=False)
+        for line in unreadable:
+            console.print(f"  {line}", markup=False)
+
+
+def _created(environment: Environment, state: dev_envs.StateObjects | None) -> tuple[str | None, str | None]:
+    """The created time and where it comes from: the file's `created`, or the first deploy."""
+    if environment.created is not None:
+        return environment.created, "file"
+    if state is not None and state.first_written is not None:
+        return naming.format_timestamp(state.first_written), "first deploy"
+    return None, None
+
+
+def _print_environments(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -111,6 +135,8 @@ def env_list(ctx: Context, as_json: bool) -> None:
         table.add_column(column)
     for row in rows:
         cells = [str(row[c] or "-") for c in columns]
+        if row["created_from"] == "first deploy":
+            cells[3] += " (first deploy)"
         if row["expired"]:
             cells[5] = f"[red]{cells[5]} (expired)[/]"
         table.add_row(*cells)
@@ -123,43 +149,75 @@ def env_list(ctx: Context, as_json: bool) -> None:
 @click.pass_obj
 @error_boundary
 def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
-    """Destroy development environments whose TTL has expired."""
+    """Destroy development environments whose TTL has expired (counted from `created` or, without it, from
+    the first deploy). An environment that cannot be checked or destroyed is reported and the others still
+    go; the exit code is then 1."""
     organization = ctx.organization()
     now = datetime.now(timezone.utc)
     console = _console()
-    expired = [e for e in _development(organization) if e.expires_at is not None and e.expires_at <= now]
+    failures: list[tuple[str, str]] = []  # (what, why)
+    expired: list[tuple[Environment, str]] = []  # with why
     for environment in _development(organization):
-        if environment.expires_at is None and environment.uses is not None:
-            console.print(f"  keep     {environment.name}: no ttl or created time, so no expiry")
+        if environment.ttl is None:
+            if environment.uses is not None:
+                console.print(f"  keep     {environment.name}: no ttl, so no expiry")
+            continue
+        state = None
+        if environment.created is None:  # the ttl counts from the first deploy, recorded in the state
+            try:
+                state = dev_envs.read_state(organization, environment)
+            except Exception as exc:  # noqa: BLE001 - one unreadable state must not stop the reap
+                failures.append((f"{environment.name} (its state, for its first deploy)", one_line(exc)))
+                continue
+        expires = dev_envs.expires_at(environment, state)
+        if expires is None:
+            console.print(f"  keep     {environment.name}: ttl {environment.ttl}, never deployed")
+        elif expires <= now:
+            created, created_from = _created(environment, state)
+            source = " (first deploy)" if created_from == "first deploy" else ""
+            expired.append((environment, f"created {created}{source}, ttl {environment.ttl}, expired "
+                                         f"{naming.format_timestamp(expires)}"))
     # Environments CI created for pull requests are not in this checkout: their state is, with the
     # ExpiresAt tag on every resource.
-    strays = [s for s in dev_envs.stray_environments(organization) if s.expires_at is not None and s.expires_at <= now]
+    search = dev_envs.stray_environments(organization)
+    failures += [(f"{where} (searched for environments not defined here)", one_line(exc))
+                 for where, exc in search.failures]
+    strays = [s for s in search.strays if s.expires_at is not None and s.expires_at <= now]
+    verb = "would destroy" if dry_run else "destroy"
     for stray in strays:
-        console.print(f"  {'would destroy' if dry_run else 'destroy'} {stray.name}: not defined here, state in "
-                      f"{stray.state_url}, expired {naming.format_timestamp(stray.expires_at)}")
-    if not expired and not strays:
+        console.print(f"  {verb} {stray.name}: not defined here, state in {stray.state_url}, expired "
+                      f"{naming.format_timestamp(stray.expires_at)}")
+    for environment, why in expired:
+        console.print(f"  {verb} {environment.name}: {why}")
+    if not expired and not strays and not failures:
         console.print("Nothing to reap: no development environment has expired.")
         return
-    for environment in expired:
-        console.print(f"  {'would destroy' if dry_run else 'destroy'} {environment.name}: created "
-                      f"{environment.created}, ttl {environment.ttl}, expired "
-                      f"{naming.format_timestamp(environment.expires_at)}")
-    if dry_run:
-        return
-    failures = []
-    for environment in expired:
-        try:
-            _destroy(ctx, ctx.organization(), environment.name, outdir, not no_extensions)
-        except ToolError as exc:
-            failures.append(f"{environment.name}: {exc}")
-    for stray in strays:
-        try:
-            organization = _recreate_definition(ctx, ctx.organization(), stray.name, None)
-            _destroy(ctx, organization, stray.name, outdir, not no_extensions)
-        except ToolError as exc:
-            failures.append(f"{stray.name}: {exc}")
+    if not dry_run:
+        for environment, _ in expired:
+            try:
+                _destroy(ctx, ctx.organization(), environment.name, outdir, not no_extensions)
+            except Exception as exc:  # noqa: BLE001 - reported below; the other environments still go
+                failures.append((environment.name, one_line(exc)))
+        for stray in strays:
+            try:
+                organization = _recreate_definition(ctx, ctx.organization(), stray.name, None)
+                _destroy(ctx, organization, stray.name, outdir, not no_extensions)
+            except Exception as exc:  # noqa: BLE001 - as above
+                failures.append((stray.name, one_line(exc)))
     if failures:
-        raise ToolError("some expired environments were not destroyed (run `env reap` again):\n  " + "\n  ".join(failures))
+        raise ToolError(_failure_summary(failures, "checked" if dry_run else "checked or destroyed"))
+
+
+def _failure_summary(failures: list[tuple[str, str]], what: str) -> str:
+    """One line per failure; one reason for all when they share it (no credentials, say)."""
+    plural = "s" if len(failures) != 1 else ""
+    count = f"{len(failures)} environment{plural} or account{plural}"
+    reasons = {why for _, why in failures}
+    if len(reasons) == 1:
+        return (f"{count} could not be {what} (run `env reap` again): {reasons.pop()}\n  "
+                + "\n  ".join(where for where, _ in failures))
+    return (f"{count} could not be {what} (run `env reap` again):\n  "
+            + "\n  ".join(f"{where}: {why}" for where, why in failures))
 
 
 def _development(organization: Organization) -> list[Environment]:

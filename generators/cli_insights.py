@@ -58,10 +58,17 @@ def limits_command(ctx: Context, as_json: bool, warn_percent: float) -> None:
         _echo_json({**to_json(report), "over": bool(report.flagged)})
     else:
         _print_limits(report)
+    problems = []
     if report.flagged:
         count = len(report.flagged)
         rows = ", ".join(f"{r.account.name} {r.resource} ({r.scope}) {r.percent:.1f}%" for r in report.flagged)
-        raise ToolError(f"{count} quota{'s' if count != 1 else ''} at or over {warn_percent:g}%: {rows}")
+        problems.append(f"{count} quota{'s' if count != 1 else ''} at or over {warn_percent:g}%: {rows}")
+    if report.failed:  # the other accounts' figures are above
+        count = len(report.failed)
+        problems.append(f"{count} account{'s' if count != 1 else ''} could not be measured:\n  "
+                        + "\n  ".join(why for _, why in report.failed))
+    if problems:
+        raise ToolError("\n".join(problems))
 
 
 def _amount(value: int, unit: str) -> str:
@@ -96,7 +103,7 @@ def _print_limits(report) -> None:
         console.print(f"note: {resource}: {note}", markup=False)
     for name in report.skipped:
         console.print(f"skipped: account {name} has no id yet (bootstrap creates it)", markup=False)
-    if not report.flagged:
+    if not report.flagged and not report.failed:
         console.print(f"[green]ok:[/] every quota under {report.warn_percent:g}%")
 
 
@@ -214,7 +221,7 @@ def graph_command(ctx: Context, fmt: str, output: Path | None) -> None:
     and `uses` edges, production and staging set apart. Offline and deterministic."""
     from .insights.graph import render
 
-    text = render(ctx.organization(), fmt)
+    text = render(ctx.organization(require_account_ids=False), fmt)  # a picture needs no ids
     if output is None:
         click.echo(text, nl=False)
         return

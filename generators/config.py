@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import naming
+from . import external_rules, naming
 from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
 from .hcl_loader import RawBlock, load_directory
@@ -61,6 +61,8 @@ def load_organization(environments_dir: Path, modules_dir: Path) -> Organization
     builder = _Builder(environments_dir, modules_dir)
     organization = builder.build(blocks) if not problems else None
     problems += builder.problems
+    if blocks:
+        problems += external_rules.check(blocks)
     if problems or organization is None:
         raise ConfigError(problems or [Problem(str(environments_dir), None, "no organization defined")])
     return organization
@@ -143,9 +145,11 @@ class _Builder:
             if role is not None and (not naming.ROLE_NAME_PATTERN.match(role) or len(role) > naming.IAM_ROLE_MAX):
                 self._problem(block, f"{role_attr} '{role}' is not a valid IAM role name "
                                      f"(at most {naming.IAM_ROLE_MAX} characters of [A-Za-z0-9+=,.@_-])", role_attr)
-        for principal in attrs.get("deploy_principals", []) + attrs.get("plan_principals", []):
-            if not principal.startswith("arn:aws:iam::"):
-                self._problem(block, f"principal '{principal}' must be an IAM ARN (arn:aws:iam::...)")
+        for attribute in ("deploy_principals", "plan_principals"):
+            for principal in attrs.get(attribute, []):
+                message = external_rules.principal_problem(principal)
+                if message:
+                    self._problem(block, f"{attribute}: {message}", attribute)
         self._check_principal_separation(block)
         if "aws_provider_version" in attrs and not attrs["aws_provider_version"].strip():
             self._problem(block, "aws_provider_version must not be empty", "aws_provider_version")
@@ -504,7 +508,7 @@ class _Builder:
                     self._problem(block, f"ttl is only for development accounts; environment '{environment.name}' is "
                                          f"in {environment.kind.value} account '{environment.account.name}'", "ttl")
                 elif not naming.TTL_PATTERN.match(environment.ttl):
-                    self._problem(block, f"ttl '{environment.ttl}' must be a number and a unit h, d or w (like 7d)", "ttl")
+                    self._problem(block, naming.ttl_problem(environment.ttl), "ttl")
             for attribute in ("branch", "owner"):
                 if getattr(environment, attribute) is not None and environment.kind is not AccountKind.DEVELOPMENT:
                     self._problem(block, f"{attribute} is only for development environments (a developer account's "
@@ -539,3 +543,15 @@ class _Builder:
             self._problem(block, f"'{environment.name}' uses '{target.name}', which itself uses '{target.uses}': "
                                  f"{kind}; an infrastructure environment must not use another", "uses")
 
+
+def require_account_ids(organization: Organization) -> None:
+    """Every account holding an environment has an id: workspaces name it (state bucket, role, guard).
+    An account declared with only an email gets its id from `bootstrap`, which is the one command that
+    runs before that."""
+    missing = [e for e in organization.environments if e.account.id is None]
+    if missing:
+        raise ConfigError([
+            Problem(e.location.file, e.location.line,
+                    f"environment '{e.name}' is in account '{e.account.name}', which has no id yet; run "
+                    "`python main.py bootstrap` to create the account (its id is recorded for later runs) or set id")
+            for e in missing])

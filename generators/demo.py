@@ -61,6 +61,46 @@ def landings(organization: Organization) -> list[Landing]:
     return result
 
 
+@dataclass(frozen=True)
+class Membership:
+    account: str
+    account_id: str
+    status: str  # the Organization's view: ACTIVE, or "not a member"
+    unit: str  # the organizational unit it sits in ("root" when in none)
+    policies: tuple[str, ...]  # service control policies attached to it or its unit, by name
+
+
+def memberships(organization: Organization) -> list[Membership]:
+    """Each account as the Organization sees it, read live with the management credentials: its OU and
+    the service control policies that apply to it."""
+    client = aws.session(organization.settings.region).client("organizations")
+    members = {a["Id"]: a for page in client.get_paginator("list_accounts").paginate() for a in page["Accounts"]}
+    result = []
+    for account in organization.accounts:
+        if account.id is None or account.kind is AccountKind.MANAGEMENT:
+            continue
+        if account.id not in members:
+            result.append(Membership(account.name, account.id, "not a member", "-", ()))
+            continue
+        parent = client.list_parents(ChildId=account.id)["Parents"][0]
+        unit = "root" if parent["Type"] == "ROOT" else client.describe_organizational_unit(
+            OrganizationalUnitId=parent["Id"])["OrganizationalUnit"]["Name"]
+        # an SCP applies through every level above the account: its OU and the root
+        chain, node = [account.id], parent
+        while True:
+            chain.append(node["Id"])
+            if node["Type"] == "ROOT":
+                break
+            node = client.list_parents(ChildId=node["Id"])["Parents"][0]
+        policies = set()
+        for target in chain:
+            policies |= {p["Name"] for p in client.list_policies_for_target(
+                TargetId=target, Filter="SERVICE_CONTROL_POLICY")["Policies"] if not p.get("AwsManaged")}
+        result.append(Membership(account.name, account.id, members[account.id]["Status"], unit,
+                                 tuple(sorted(policies))))
+    return result
+
+
 def _addresses(state: dict) -> list[str]:
     addresses = []
     for resource in state.get("resources", []):

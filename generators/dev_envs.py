@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,8 @@ def plan_create(organization: Organization, environments_dir: Path, *, name: str
         target = _environment(organization, uses)
         if target.account.name != template.account.name or target.uses is not None:
             raise UsageError(f"--uses must name an infrastructure environment of account '{template.account.name}'")
-    if not naming.TTL_PATTERN.match(ttl):
-        raise UsageError(f"--ttl '{ttl}' must be a number and a unit h, d or w (like 7d)")
+    if naming.ttl_problem(ttl):
+        raise UsageError(f"--{naming.ttl_problem(ttl)}")
     modules = _raw_modules(environments_dir, template.name)
     text = render_environment(name=name, account=template.account.name, uses=uses, ttl=ttl, branch=branch,
                               owner=owner, created=now, modules=modules)
@@ -195,7 +195,8 @@ def _hcl_key(key: str) -> str:
 @dataclass(frozen=True)
 class StateObjects:
     exists: bool
-    last_modified: datetime | None
+    last_modified: datetime | None  # the last deploy
+    first_written: datetime | None = None  # the first deploy: the oldest version of the state object
 
 
 def _state_client(organization: Organization, environment: Environment):
@@ -215,17 +216,46 @@ def _account_state_client(organization: Organization, account, session_name: str
 
 
 def read_state(organization: Organization, environment: Environment) -> StateObjects:
-    """Whether the environment's state object exists, and when it was last written (its last deploy)."""
+    """Whether the environment's state object exists, when it was last written (its last deploy) and
+    when first (its first deploy).
+
+    The first deploy is read from the state object's versions: the state bucket is versioned and
+    nothing but `env destroy` deletes versions, so the oldest version's time is when the environment
+    was first deployed. That needs no record of its own, which could get lost or out of step with the
+    state, and it covers environments deployed before anyone thought to record it."""
     from botocore.exceptions import ClientError
 
     client = _state_client(organization, environment)
+    bucket = organization.state_bucket(environment.account)
+    key = environment.state_key
+    versions, deletions = [], []
     try:
-        head = client.head_object(Bucket=organization.state_bucket(environment.account), Key=environment.state_key)
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+            versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+            deletions += [m["LastModified"] for m in page.get("DeleteMarkers", []) if m["Key"] == key]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return StateObjects(False, None)
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404", "NotFound"):
+            return StateObjects(False, None)  # not bootstrapped yet: nothing was ever deployed there
         raise
-    return StateObjects(True, head["LastModified"])
+    latest = next((v for v in versions if v.get("IsLatest")), None)
+    if latest is None:  # never deployed, or its state was deleted (the latest entry is a delete marker)
+        return StateObjects(False, None)
+    # a state deleted and deployed again is a new environment: count from after the last deletion
+    since = max(deletions, default=None)
+    current = [v["LastModified"] for v in versions if since is None or v["LastModified"] > since]
+    return StateObjects(True, latest["LastModified"], min(current, default=latest["LastModified"]))
+
+
+def expires_at(environment: Environment, state: StateObjects | None) -> datetime | None:
+    """When ``environment`` may be reaped: its ttl after its `created` time or, without one (a
+    hand-written environment), after its first deploy. None when it has no ttl or was never deployed."""
+    if environment.ttl is None:
+        return None
+    if environment.expires_at is not None:
+        return environment.expires_at
+    if state is None or state.first_written is None:
+        return None
+    return state.first_written + timedelta(hours=naming.ttl_hours(environment.ttl))
 
 
 def delete_state(organization: Organization, environment: Environment) -> int:
@@ -255,27 +285,46 @@ class StrayEnvironment:
     expires_at: datetime | None
 
 
-def stray_environments(organization: Organization) -> list[StrayEnvironment]:
-    """Search the development accounts' state buckets for environments not defined here."""
+@dataclass(frozen=True)
+class StraySearch:
+    strays: tuple[StrayEnvironment, ...]
+    failures: tuple[tuple[str, Exception], ...]  # (where, what went wrong): searched no further there
+
+
+def stray_environments(organization: Organization) -> StraySearch:
+    """Search the development accounts' state buckets for environments not defined here. An account or
+    state object that cannot be read is recorded and the search goes on with the others."""
     defined = {e.name for e in organization.environments}
-    strays = []
+    strays: list[StrayEnvironment] = []
+    failures: list[tuple[str, Exception]] = []
     for account in organization.accounts:
         if account.kind is not AccountKind.DEVELOPMENT or account.id is None:
             continue
-        client = _account_state_client(organization, account, "env-reap")
         bucket = organization.state_bucket(account)
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                name, _, rest = item["Key"].partition("/")
-                if rest != "terraform.tfstate" or name in defined:
-                    continue
-                state = json.loads(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-                strays.append(StrayEnvironment(name=name, account=account.name, state_url=f"s3://{bucket}/{item['Key']}",
-                                               expires_at=_expiry_tag(state)))
-    return strays
+        try:
+            client = _account_state_client(organization, account, "env-reap")
+            keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                    for item in page.get("Contents", [])]
+        except Exception as exc:  # noqa: BLE001 - reported per account by the caller; the others go on
+            failures.append((f"account {account.name} ({account.id}), s3://{bucket}", exc))
+            continue
+        for key in keys:
+            name, _, rest = key.partition("/")
+            if rest != "terraform.tfstate" or name in defined:
+                continue
+            try:
+                state = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except Exception as exc:  # noqa: BLE001 - as above: one unreadable state stops nothing else
+                failures.append((f"s3://{bucket}/{key}", exc))
+                continue
+            strays.append(StrayEnvironment(name=name, account=account.name, state_url=f"s3://{bucket}/{key}",
+                                           expires_at=_expiry_tag(state)))
+    return StraySearch(tuple(strays), tuple(failures))
 
 
-def _expiry_tag(state: dict) -> datetime | None:
+def _expiry_tag(state: Any) -> datetime | None:
+    if not isinstance(state, dict):
+        return None
     for resource in state.get("resources", []):
         for instance in resource.get("instances", []):
             tags = (instance.get("attributes") or {}).get("tags_all") or {}

@@ -7,7 +7,10 @@ Problems are returned, not raised, so one run reports all of them.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -85,14 +88,16 @@ class RawBlock:
 
 
 def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
-    """Parse all ``*.hcl`` files below ``directory`` (sorted, so results are deterministic)."""
+    """Parse all ``*.hcl`` files below ``directory`` (sorted, so results are deterministic). Every path
+    that may hold configuration is read or reported: a file that cannot be read must never look like
+    an environment that was removed."""
     if not directory.is_dir():
-        return [], [Problem(str(directory), None, "environments directory does not exist")]
-    files = sorted(p for p in directory.rglob("*.hcl") if p.is_file())
-    if not files:
+        what = "is not a folder" if directory.exists() else "does not exist"
+        return [], [Problem(str(directory), None, f"environments directory {what}")]
+    files, problems = find_configuration_files(directory)
+    if not files and not problems:
         return [], [Problem(str(directory), None, "no *.hcl files found")]
     blocks: list[RawBlock] = []
-    problems: list[Problem] = []
     for path in files:
         file_blocks, file_problems = load_file(path)
         blocks.extend(file_blocks)
@@ -100,12 +105,73 @@ def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
     return blocks, problems
 
 
+def find_configuration_files(directory: Path) -> tuple[list[Path], list[Problem]]:
+    """Every ``*.hcl`` file below ``directory``, following symbolic links; broken links, link loops,
+    unreadable folders and ``*.hcl`` entries that are not files are problems, never skipped."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    _walk(directory, (os.path.realpath(directory),), files, problems)
+    return sorted(files, key=str), problems
+
+
+def _walk(folder: Path, ancestors: tuple[str, ...], files: list[Path], problems: list[Problem]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(Problem(str(folder), None, f"cannot read folder: {exc.strerror or exc}"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        configuration_like = entry.name.endswith(".hcl")
+        try:
+            status = os.stat(path)  # follows links: a broken link or a loop raises here
+        except OSError as exc:
+            if entry.is_symlink() and (configuration_like or "." not in entry.name):
+                problems.append(Problem(str(path), None, _link_problem(path, exc)))
+            elif not entry.is_symlink():
+                problems.append(Problem(str(path), None, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISDIR(status.st_mode):
+            real = os.path.realpath(path)
+            if real in ancestors:
+                problems.append(Problem(str(path), None, f"symbolic link loop: it leads back to {real}, a folder "
+                                                         "above it"))
+                continue
+            _walk(path, ancestors + (real,), files, problems)
+        elif configuration_like:
+            if stat.S_ISREG(status.st_mode):
+                files.append(path)
+            else:
+                problems.append(Problem(str(path), None, "not a regular file (a *.hcl entry must be a file)"))
+
+
+def _link_problem(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop: the link never reaches a file"
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    if exc.errno == errno.ENOENT:
+        return f"broken symbolic link: its target {target} does not exist"
+    return f"cannot follow symbolic link to {target}: {exc.strerror or exc}"
+
+
 def load_file(path: Path) -> tuple[list[RawBlock], list[Problem]]:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(name, None, f"cannot read file: {exc}")]
+        data = path.read_bytes()
+    except OSError as exc:
+        return [], [Problem(name, None, f"cannot read file: {exc.strerror or exc}")]
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is valid UTF-8 (Terraform accepts it)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return [], [Problem(name, line, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                                        "(save the file as UTF-8)")]
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        return [], [Problem(name, line, "not a text file: it contains a NUL byte")]
     try:
         document = hcl2.loads(text, with_meta=True)
     except UnexpectedInput as exc:

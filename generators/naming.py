@@ -11,7 +11,8 @@ ACCOUNT_ID_PATTERN = re.compile(r"^[0-9]{12}$")
 TTL_PATTERN = re.compile(r"^([1-9][0-9]*)([hdw])$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]+$")
+# IAM's own pattern for role names, ASCII only: \w would also let through letters IAM refuses.
+ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 
 NAME_PREFIX_VARIABLE = "name_prefix"
 # Satisfied by the hashicorp/aws 5.100.0 this project is tested with; 6.x changed resource schemas.
@@ -22,6 +23,15 @@ REQUIRED_TERRAFORM_VERSION = ">= 1.10.0"  # S3-native state locking (use_lockfil
 S3_BUCKET_MAX = 63
 IAM_ROLE_MAX = 64
 TAG_VALUE_MAX = 256
+ACCOUNT_NAME_MAX = 50  # Organizations CreateAccount's AccountName
+# An environment name names its stack folder, its state key and its Environment tag; file systems
+# refuse names over 255 bytes, and no module could use a longer one as a prefix anyway.
+ENVIRONMENT_NAME_MAX = 64
+TTL_MAX_HOURS = 366 * 24  # a year: a short-lived environment that outlives that is not short-lived
+
+# S3 refuses bucket names with these prefixes and suffixes (reserved for its own features).
+S3_FORBIDDEN_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+S3_FORBIDDEN_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", ".mrap")
 
 TTL_UNITS_IN_HOURS = {"h": 1, "d": 24, "w": 24 * 7}
 
@@ -44,10 +54,37 @@ def role_arn(account_id: str, role_name: str) -> str:
 
 
 def ttl_hours(ttl: str) -> int:
+    """Hours of a ttl like 7d; ValueError for anything else, including more than TTL_MAX_HOURS (so no
+    caller ever meets an OverflowError from a date too far away)."""
     match = TTL_PATTERN.match(ttl)
-    if not match:
+    if not match or len(match.group(1)) > 6:
         raise ValueError(ttl)
-    return int(match.group(1)) * TTL_UNITS_IN_HOURS[match.group(2)]
+    hours = int(match.group(1)) * TTL_UNITS_IN_HOURS[match.group(2)]
+    if hours > TTL_MAX_HOURS:
+        raise ValueError(ttl)
+    return hours
+
+
+def ttl_problem(ttl: str) -> str | None:
+    """Why ``ttl`` is not a valid ttl, or None."""
+    if not TTL_PATTERN.match(ttl):
+        return f"ttl '{ttl}' must be a number and a unit h, d or w (like 7d)"
+    try:
+        ttl_hours(ttl)
+    except ValueError:
+        return f"ttl '{ttl}' is longer than a year (at most {TTL_MAX_HOURS}h, 366d or 52w)"
+    return None
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why S3 would refuse ``name`` for a reserved prefix or suffix, or None."""
+    for prefix in S3_FORBIDDEN_PREFIXES:
+        if name.startswith(prefix):
+            return f"S3 refuses bucket names starting with '{prefix}'"
+    for suffix in S3_FORBIDDEN_SUFFIXES:
+        if name.endswith(suffix):
+            return f"S3 refuses bucket names ending with '{suffix}'"
+    return None
 
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -9,15 +9,19 @@ reported, because it may be a hand-made file or local state.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine.cdktf_engine import GENERATED_MARKER_KEY
-from .errors import GeneratedFileConflict
+from .errors import GeneratedFileConflict, ToolError, UsageError
+from .failures import explain
 
 STACKS = "stacks"
 MANIFEST = "manifest.json"
@@ -26,6 +30,13 @@ STACK_FILE = "cdk.tf.json"
 # Remote state lives in S3; `.terraform/` holds only a cache and the backend's configuration.
 DISPOSABLE_IN_STACK = {STACK_FILE, "metadata.json", ".terraform", ".terraform.lock.hcl", "plan.tfplan",
                        "plan.json", "terraform.log"}
+TEMPORARY_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp's names, as _write_temporary asks
+STALE_TEMPORARY_SECONDS = 600
+
+
+class OutputError(ToolError):
+    """The output could not be written; the previous output is left as it was."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ def existing_stacks(outdir: Path) -> list[str]:
 
 def plan_output(rendered: dict[str, bytes], outdir: Path) -> OutputPlan:
     """Compare freshly rendered files with ``outdir``; refuse to overwrite files the tool did not write."""
+    check_output_folder(outdir)
     conflicts = []
     writes: dict[str, bytes] = {}
     stacks_new = {_stack_of(p) for p in rendered if _stack_of(p)}
@@ -104,9 +116,28 @@ def plan_output(rendered: dict[str, bytes], outdir: Path) -> OutputPlan:
 
 
 def write_output(plan: OutputPlan) -> OutputReport:
-    """Write every planned file atomically (temporary file, then rename), manifest last."""
-    for relative in sorted(plan.writes, key=lambda p: p == MANIFEST):
-        atomic_write(plan.outdir / relative, plan.writes[relative])
+    """Carry out ``plan`` all or nothing: every file is first written beside its target as a temporary
+    file, and only when all of them are written are they renamed into place (manifest last), then stale
+    stacks removed. A failure while writing (a read-only folder, a full disk) removes the temporary
+    files and any folder it created and leaves the previous output as it was."""
+    check_output_folder(plan.outdir)
+    _remove_stale_temporaries(plan.outdir)
+    order = sorted(plan.writes, key=lambda p: p == MANIFEST)
+    staged: list[tuple[Path, Path]] = []
+    created_dirs: list[Path] = []
+    try:
+        for relative in order:
+            target = plan.outdir / relative
+            created_dirs += _make_dirs(target.parent)
+            staged.append((_write_temporary(target, plan.writes[relative]), target))
+    except BaseException as exc:
+        _discard(staged, created_dirs)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write the output in {plan.outdir}: {explain(exc).message}; nothing was "
+                              "changed") from exc
+        raise
+    for temporary, target in staged:
+        os.replace(temporary, target)
     kept: dict[str, list[str]] = {}
     for stack in plan.removed:
         leftovers = _remove_stack(plan.outdir / STACKS / stack)
@@ -125,22 +156,98 @@ def atomic_write(target: Path, content: bytes, *, durable: bool = False) -> None
     """Write ``target`` whole or not at all (temporary file, then rename): a reader never sees half a
     file. ``durable`` also syncs it to disk first, for files that are the only record of something."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temporary = _write_temporary(target, content, durable=durable)
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _write_temporary(target: Path, content: bytes, *, durable: bool = False) -> Path:
+    """A temporary file beside ``target`` holding ``content``, with the permissions a new file gets
+    (mkstemp's are 0600); removed again if anything fails."""
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX)
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as stream:
+            os.fchmod(stream.fileno(), 0o666 & ~_umask())
             stream.write(content)
             if durable:
                 stream.flush()
                 os.fsync(stream.fileno())
-        os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    return temporary
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (os.umask sets it for every
+    thread while it is read)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def check_output_folder(outdir: Path) -> None:
+    """Refuse an output folder that is a file (or holds a file named stacks) before any work is done."""
+    for folder in (outdir, outdir / STACKS):
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} is a file, not a folder; choose another --out or move the file away")
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created, deepest last."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir()
+    return list(reversed(missing))
+
+
+def _discard(staged: list[tuple[Path, Path]], created_dirs: list[Path]) -> None:
+    for temporary, _ in staged:
+        temporary.unlink(missing_ok=True)
+    for folder in reversed(created_dirs):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """A temporary file this module wrote and a killed run left behind."""
+    return _TEMPORARY.match(path.name) is not None
+
+
+def _remove_stale_temporaries(outdir: Path) -> None:
+    """Temporary files of a killed run: ignored by every comparison, removed here once they are old
+    enough that no concurrent run can still be writing them."""
+    if not outdir.is_dir():
+        return
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for path in outdir.rglob(f".*{TEMPORARY_SUFFIX}"):
+        try:
+            if is_stale_temporary(path) and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass  # not ours to fight over: it stays ignored
 
 
 def _remove_stack(folder: Path) -> list[str]:
     """Delete what the tool put in a stale stack folder; return anything else, which keeps the folder."""
-    leftovers = sorted(p.name for p in folder.iterdir() if p.name not in DISPOSABLE_IN_STACK)
+    leftovers = sorted(p.name for p in folder.iterdir()
+                       if p.name not in DISPOSABLE_IN_STACK and not is_stale_temporary(p))
     if leftovers:
         return leftovers
     for entry in folder.iterdir():

@@ -6,8 +6,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import require_account_ids
 from .engine import cdktf_engine
-from .errors import ConfigError, Problem
 from .models import Environment, Organization
 from .output import STACKS, OutputPlan, plan_output, read_tree
 from .workspace import WorkspaceOptions, build_workspace
@@ -26,7 +26,7 @@ def plan_synthesis(request: SynthRequest) -> OutputPlan:
     """Render every workspace into a scratch folder and compare it with the output folder. Writes nothing
     into the output folder."""
     organization = request.organization
-    _require_account_ids(organization.environments)
+    require_account_ids(organization)
     outdir = request.outdir.resolve()
     options = WorkspaceOptions(modules_dir=str(request.modules_dir.resolve()), stacks_dir=str(outdir / STACKS),
                                local_endpoint=request.local_endpoint)
@@ -39,13 +39,3 @@ def plan_synthesis(request: SynthRequest) -> OutputPlan:
 
 def stack_dir(outdir: Path, environment: Environment) -> Path:
     return outdir / STACKS / environment.name
-
-
-def _require_account_ids(environments: tuple[Environment, ...]) -> None:
-    missing = [e for e in environments if e.account.id is None]
-    if missing:
-        raise ConfigError([
-            Problem(e.location.file, e.location.line,
-                    f"environment '{e.name}' is in account '{e.account.name}', which has no id yet; run "
-                    "`python main.py bootstrap` to create the account (its id is recorded for later runs) or set id")
-            for e in missing])

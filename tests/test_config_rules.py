@@ -1,5 +1,9 @@
 """Every layout rule, as a bad-configuration fixture: the message, its location, exit code 2, no
-traceback, and an output folder left exactly as it was."""
+traceback, and an output folder left exactly as it was.
+
+The cases run in-process (``cli_in_process``): they never reach cdktf or Terraform, and an
+interpreter start per case would make the corpus slow. test_bad_input_cli.py runs the boundary
+itself in real interpreters."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_in_process import run_cli_in_process
 from conftest import FIXTURES, MODULES, run_cli
 
 BAD = FIXTURES / "bad"
@@ -21,7 +26,7 @@ def _case_files(case: Path) -> list[Path]:
 
 def _header(case: Path) -> dict[str, str]:
     header = {}
-    for line in _case_files(case)[0].read_text().splitlines():
+    for line in _case_files(case)[0].read_text(encoding="utf-8").splitlines():
         match = re.match(r"#\s*(\w+):\s*(.*)$", line)
         if not line.startswith("#"):
             break
@@ -47,7 +52,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_every_case_declares_what_it_expects():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 80
     for case in CASES:
         header = _header(case)
         assert "expect" in header and ("line" in header or "at" in header), case.name
@@ -69,7 +74,7 @@ def test_rule_violation_is_reported_and_nothing_is_written(case, tmp_path):
     before = _snapshot(out)
 
     for command in (["validate"], ["synth", "--out", str(out)]):
-        result = run_cli("--environments", str(environments), "--modules", str(MODULES), *command)
+        result = run_cli_in_process("--environments", str(environments), "--modules", str(MODULES), *command)
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
         assert header["expect"] in result.stderr, result.stderr

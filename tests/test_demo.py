@@ -29,4 +29,11 @@ def test_demo_deploys_the_example_organization_and_shows_the_guard(tmp_path, ter
                      "github-oidc sub=repo:acme/infrastructure:environment:production"):
         assert identity in out
     assert "ok: [plans-and-deploys]" in out and "ok: [pull-request-deploys]" in out and "violation" not in out
+    # the example's accounts are members of the sandbox Organization: placed in OUs, under SCPs
+    assert ", 0 not-member," in out and "invite" not in out
+    for account, unit in (("prod (200000000001)", "production"), ("qa (300000000002)", "staging"),
+                          ("dev (400000000001)", "development"), ("alice (500000000001)", "developer")):
+        row = next(line for line in out.splitlines() if line.strip().startswith(account))
+        assert "ACTIVE" in row and unit in row and "acme-" in row, row
+    assert "sandbox: extension developer-budget is left out" in result.stderr
     assert "Traceback" not in result.stderr

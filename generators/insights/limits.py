@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import ToolError
 from ..models import Account, AccountKind, Organization
 from . import AccountRef, accounts_with_environments, aws_failure, error_code, member_session, ref, regions_of
 
@@ -100,6 +101,7 @@ class LimitsReport:
     rows: tuple[Usage, ...]
     headroom: tuple[Headroom, ...]
     skipped: tuple[str, ...]  # accounts with environments but no id yet
+    failed: tuple[tuple[str, str], ...] = ()  # (account, why) for accounts that could not be measured
 
     @property
     def flagged(self) -> tuple[Usage, ...]:
@@ -109,10 +111,21 @@ class LimitsReport:
 def read_limits(organization: Organization, warn_percent: float = DEFAULT_WARN_PERCENT) -> LimitsReport:
     accounts, skipped = accounts_with_environments(organization)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(accounts)))) as pool:
-        measured = list(pool.map(lambda a: _measure_account(organization, a), accounts))
+        measured = list(pool.map(lambda a: _measure_or_fail(organization, a), accounts))
     rows = tuple(_row(account, figure, warn_percent) for account, figures in zip(accounts, measured)
-                 for figure in figures)
-    return LimitsReport(warn_percent, rows, _headroom(rows), skipped)
+                 if not isinstance(figures, ToolError) for figure in figures)
+    failed = tuple((account.name, str(figures)) for account, figures in zip(accounts, measured)
+                   if isinstance(figures, ToolError))
+    return LimitsReport(warn_percent, rows, _headroom(rows), skipped, failed)
+
+
+def _measure_or_fail(organization: Organization, account: Account) -> "list[_Figure] | ToolError":
+    """One account's figures, or why it could not be measured: one account's failure (a role that is
+    not there yet, say) must not hide the others' figures."""
+    try:
+        return _measure_account(organization, account)
+    except ToolError as exc:
+        return exc
 
 
 # -- one account ------------------------------------------------------------------------------------
