@@ -9,7 +9,6 @@ reported together and nothing is built unless there are none.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Mapping
 from . import naming
 from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
+from .expressions import Expression, NotLiteral, literal_value, references, rewritten, to_terraform_json
 from .hcl_loader import RawBlock, load_directory
 from .models import (
     Account,
@@ -32,13 +32,12 @@ from .models import (
     ProviderAlias,
 )
 from .module_catalog import available_modules, read_module
+from .module_types import conversion_problem
+from .workspace import USES_DATA_SOURCE
 
 # Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
 ACCOUNT_IDS_FILE = "account-ids.generated.json"
 
-_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
-_REFERENCE = re.compile(r"(?<![\w.])(module|uses)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)")
-_FORBIDDEN_ROOT = re.compile(r"(?<![\w.\"])(var|local|data|each|count|self|path|terraform)\.")
 _KINDS = ", ".join(k.value for k in AccountKind)
 
 
@@ -323,76 +322,106 @@ class _Builder:
             block = blocks[name]
             inputs = self._inputs(block, environment, interface, interfaces, used_interfaces)
             providers = self._provider_mapping(block, interface, aliases)
-            self._check_name_length(block, environment, interface)
+            if interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in block.attributes.get("inputs", {}):
+                self._check_name_length(block, environment, interface)
             calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
                                     providers=MappingProxyType(providers)))
+        self._check_root_outputs(blocks, calls)
         return tuple(calls)
+
+    def _check_root_outputs(self, blocks: dict[str, RawBlock], calls: list[ModuleCall]) -> None:
+        """Every module output becomes the root output <module>_<output>; two must never share a name."""
+        claimed: dict[str, str] = {}
+        for call in calls:
+            for output in call.module.outputs:
+                root_name = naming.output_name(call.name, output)
+                reference = f"module.{call.name}.{output}"
+                if root_name in claimed:
+                    self._problem(blocks[call.name], f"root output '{root_name}' would expose both {claimed[root_name]} "
+                                                     f"and {reference}; rename module '{call.name}'")
+                else:
+                    claimed[root_name] = reference
 
     def _inputs(self, block: RawBlock, environment: Environment, interface: ModuleInterface,
                 siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> dict[str, Any]:
         written = dict(block.attributes.get("inputs", {}))
         variables = interface.variables
         inputs: dict[str, Any] = {}
-        for key, value in written.items():
-            if key == naming.NAME_PREFIX_VARIABLE and interface.takes_name_prefix:
-                self._problem(block, f"module '{block.label}': do not set {key}; the generator sets it to the "
-                                     "environment name so environments sharing an account never collide", f"inputs.{key}")
-            elif key not in variables:
+        for key in written:
+            if key not in variables:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no variable '{key}'; "
                                      f"its variables: {', '.join(sorted(variables)) or '(none)'}", f"inputs.{key}")
-            else:
-                inputs[key] = self._resolve_references(block, f"inputs.{key}", environment, value, siblings, used)
+                continue
+            expression = block.expressions.get(f"inputs.{key}")
+            if expression is not None:  # without it, the loader has reported why
+                inputs[key] = self._input_value(block, key, expression, environment, interface, siblings, used)
+        sets_name_prefix = interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in written
         missing = sorted(v.name for v in variables.values() if v.required and v.name not in written
-                         and v.name != naming.NAME_PREFIX_VARIABLE)
+                         and not (sets_name_prefix and v.name == naming.NAME_PREFIX_VARIABLE))
         if missing:
             self._problem(block, f"module '{block.label}' ({interface.name}) is missing required "
                                  f"input{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-        if interface.takes_name_prefix:
+        if sets_name_prefix:
             inputs[naming.NAME_PREFIX_VARIABLE] = environment.name
         return dict(sorted(inputs.items()))
 
-    def _resolve_references(self, block: RawBlock, attribute: str, environment: Environment, value: Any,
-                            siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> Any:
-        """Check module./uses. references and rewrite uses.M.O to the remote-state output it reads."""
-        if isinstance(value, list):
-            return [self._resolve_references(block, attribute, environment, v, siblings, used) for v in value]
-        if isinstance(value, Mapping):
-            return {k: self._resolve_references(block, attribute, environment, v, siblings, used) for k, v in value.items()}
-        if not isinstance(value, str) or "${" not in value:
-            return value
-
-        def rewrite_interpolation(match: re.Match) -> str:
-            expression = match.group(1)
-            forbidden = _FORBIDDEN_ROOT.search(expression)
-            if forbidden:
-                self._problem(block, f"module '{block.label}': '{expression}' refers to {forbidden.group(1)}.*; module "
-                                     "inputs may refer only to module.<name>.<output> and uses.<module>.<output>", attribute)
-            return "${" + _REFERENCE.sub(rewrite_reference, expression) + "}"
-
-        def rewrite_reference(match: re.Match) -> str:
-            root, module_name, output = match.groups()
-            if root == "module":
-                self._check_output(block, attribute, f"module.{module_name}.{output}", module_name, output,
-                                   siblings, f"modules of environment '{environment.name}'", own=block.label)
-                return match.group(0)
-            if environment.uses is None:
-                self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
-                                     f"'{environment.name}' has no uses = \"<environment>\"", attribute)
+    def _input_value(self, block: RawBlock, key: str, expression: Expression, environment: Environment,
+                     interface: ModuleInterface, siblings: dict[str, ModuleInterface],
+                     used: dict[str, ModuleInterface]) -> Any:
+        """Check what the expression refers to and its literal value's type; return its Terraform JSON,
+        with uses.M.O rewritten to the remote-state output it reads."""
+        attribute = f"inputs.{key}"
+        replacements: dict[tuple[int, int], str] = {}
+        for reference in references(expression):
+            if reference.root == "module" and reference.names:
+                module_name = reference.names[0]
+                if len(reference.names) == 1:
+                    self._check_output(block, attribute, str(reference), module_name, None, siblings,
+                                       f"modules of environment '{environment.name}'", own=block.label)
+                else:
+                    self._check_output(block, attribute, str(reference), module_name, reference.names[1], siblings,
+                                       f"modules of environment '{environment.name}'", own=block.label)
+            elif reference.root == "uses" and len(reference.names) >= 2:
+                module_name, output = reference.names[:2]
+                if environment.uses is None:
+                    self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
+                                         f"'{environment.name}' has no uses = \"<environment>\"", attribute)
+                else:
+                    self._check_output(block, attribute, f"uses.{module_name}.{output}", module_name, output, used,
+                                       f"modules of used environment '{environment.uses}'")
+                end = reference.start + len(f"uses.{module_name}.{output}")
+                replacements[(reference.start, end)] = (f"data.terraform_remote_state.{USES_DATA_SOURCE}.outputs."
+                                                        f"{naming.output_name(module_name, output)}")
             else:
-                self._check_output(block, attribute, f"uses.{module_name}.{output}", module_name, output, used,
-                                   f"modules of used environment '{environment.uses}'")
-            return f"data.terraform_remote_state.uses.outputs.{naming.output_name(module_name, output)}"
+                self._problem(block, f"module '{block.label}' input '{key}': '{reference}' refers to "
+                                     f"{_reference_kind(reference)}; module inputs may refer only to "
+                                     "module.<name>.<output>, uses.<module>.<output>, Terraform functions and "
+                                     "the variables of a for expression", attribute)
+        self._check_literal_type(block, key, expression, interface)
+        return to_terraform_json(expression, rewritten(expression, replacements) if replacements else None)
 
-        return _INTERPOLATION.sub(rewrite_interpolation, value)
+    def _check_literal_type(self, block: RawBlock, key: str, expression: Expression,
+                            interface: ModuleInterface) -> None:
+        constraint = interface.variables[key].type
+        if constraint is None:
+            return
+        try:
+            value = literal_value(expression)
+        except NotLiteral:
+            return  # computed values are Terraform's to check
+        problem = conversion_problem(constraint, value)
+        if problem:
+            self._problem(block, f"module '{block.label}' input '{key}': {problem}; variable '{key}' of module "
+                                 f"'{interface.name}' has type {constraint}", f"inputs.{key}")
 
-    def _check_output(self, block: RawBlock, attribute: str, reference: str, module_name: str, output: str,
+    def _check_output(self, block: RawBlock, attribute: str, reference: str, module_name: str, output: str | None,
                       modules: dict[str, ModuleInterface], where: str, own: str | None = None) -> None:
         if module_name == own:
             self._problem(block, f"module '{block.label}' cannot read its own output ({reference})", attribute)
         elif module_name not in modules:
             self._problem(block, f"{reference}: unknown module '{module_name}'; {where}: "
                                  f"{', '.join(sorted(modules)) or '(none)'}", attribute)
-        elif output not in modules[module_name].outputs:
+        elif output is not None and output not in modules[module_name].outputs:
             self._problem(block, f"{reference}: module '{module_name}' ({modules[module_name].name}) has no output "
                                  f"'{output}'; its outputs: {', '.join(sorted(modules[module_name].outputs)) or '(none)'}",
                           attribute)
@@ -486,3 +515,10 @@ class _Builder:
             self._problem(block, f"'{environment.name}' uses '{target.name}', which itself uses '{target.uses}': "
                                  f"{kind}; an infrastructure environment must not use another", "uses")
 
+
+
+def _reference_kind(reference: Any) -> str:
+    known = {"var": "a variable", "local": "a local value", "data": "a data source", "path": "path.*",
+             "terraform": "terraform.*", "each": "each.*", "count": "count.*", "self": "self.*",
+             "module": "a whole module", "uses": "a used environment without naming an output"}
+    return known.get(reference.root, f"'{reference.root}', which is not something a module input can read")

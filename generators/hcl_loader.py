@@ -17,6 +17,7 @@ import hcl2
 from lark.exceptions import UnexpectedInput
 
 from .errors import Problem
+from .expressions import Expression, ExpressionSyntaxError, SourceText
 
 STRING = "a quoted string"
 STRING_LIST = "a list of quoted strings"
@@ -73,6 +74,8 @@ class RawBlock:
     file: str
     line: int
     attribute_lines: Mapping[str, int]
+    # Module inputs as written (``inputs.<key>``): python-hcl2's values change some expressions' meaning.
+    expressions: Mapping[str, Expression] = field(default_factory=lambda: MappingProxyType({}))
 
     def line_of(self, attribute: str) -> int:
         """The line of ``attribute`` (or ``map.key``), falling back to the enclosing attribute, then the block."""
@@ -112,7 +115,7 @@ def load_file(path: Path) -> tuple[list[RawBlock], list[Problem]]:
         return [], [Problem(name, getattr(exc, "line", None), f"HCL syntax error: {_first_line(exc)}")]
     except Exception as exc:  # python-hcl2 raises bare exceptions for some malformed input
         return [], [Problem(name, None, f"HCL syntax error: {_first_line(exc)}")]
-    return _Reader(name, text.splitlines()).top_level(document)
+    return _Reader(name, text.splitlines(), SourceText(text)).top_level(document)
 
 
 def _first_line(exc: Exception) -> str:
@@ -121,9 +124,10 @@ def _first_line(exc: Exception) -> str:
 
 
 class _Reader:
-    def __init__(self, file: str, lines: list[str]):
+    def __init__(self, file: str, lines: list[str], source: SourceText | None = None):
         self.file = file
         self.lines = lines
+        self.source = source
         self.problems: list[Problem] = []
 
     def top_level(self, document: Mapping[str, Any]) -> tuple[list[RawBlock], list[Problem]]:
@@ -164,6 +168,7 @@ class _Reader:
         attributes: dict[str, Any] = {}
         attribute_lines: dict[str, int] = {}
         nested_blocks: list[RawBlock] = []
+        expressions: dict[str, Expression] = {}
         where = f"in {kind} \"{label}\""
         for key, value in body.items():
             if key in _META_KEYS:
@@ -186,8 +191,26 @@ class _Reader:
             if schema.attributes[key] == MAP:  # so a problem with one input points at its own line
                 for inner in value:
                     attribute_lines[f"{key}.{inner}"] = self._find_line(inner, line, end)
+            if kind == "module" and key == "inputs":
+                expressions.update(self._input_expressions(label, value, line))
+                attribute_lines.update({name: e.line for name, e in expressions.items()})
         return RawBlock(kind, label, MappingProxyType(attributes), tuple(nested_blocks), self.file, start,
-                        MappingProxyType(attribute_lines))
+                        MappingProxyType(attribute_lines), MappingProxyType(expressions))
+
+    def _input_expressions(self, module: str, value: Mapping[str, Any], line: int) -> dict[str, Expression]:
+        """Each input's expression cut from the source text, keyed ``inputs.<name>``."""
+        if self.source is None:
+            return {}
+        try:
+            items = self.source.object_attribute("inputs", line)
+        except ExpressionSyntaxError as exc:
+            self._problem(self.source.line_of(exc.offset), f"in module \"{module}\": {exc}")
+            return {}
+        if items is None or set(items) != {k for k in value if k not in _META_KEYS}:
+            self._problem(line, f"in module \"{module}\": inputs must be an object written as "
+                                "inputs = { name = expression ... }")
+            return {}
+        return {f"inputs.{name}": expression for name, expression in items.items()}
 
     def _find_line(self, name: str, start: int, end: int) -> int:
         """python-hcl2 locates blocks only; find an attribute's line by its ``name =`` within its block."""

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import naming
+from .module_types import TfType
 
 
 class AccountKind(str, Enum):
@@ -72,6 +73,7 @@ class ModuleVariable:
     name: str
     required: bool
     sensitive: bool = False
+    type: TfType | None = None  # None: no type constraint, or one the generator does not read
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,10 @@ class ModuleInterface:
 
     @property
     def takes_name_prefix(self) -> bool:
-        return naming.NAME_PREFIX_VARIABLE in self.variables
+        """The generator sets name_prefix only where the module requires it: elsewhere (an optional
+        name_prefix, like the AWS argument beside `name`) it may mean something else."""
+        variable = self.variables.get(naming.NAME_PREFIX_VARIABLE)
+        return variable is not None and variable.required
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from typing import Any, Mapping
 import hcl2
 
 from .errors import Problem
+from .expressions import ExpressionSyntaxError, SourceText
 from .models import ModuleInterface, ModuleOutput, ModuleVariable
+from .module_types import parse_type
 from .naming import NAME_PREFIX_VARIABLE
 
 _NAME_PREFIX_LIMIT = re.compile(rf"length\(\s*var\.{NAME_PREFIX_VARIABLE}\s*\)\s*<=\s*(\d+)")
@@ -35,13 +37,20 @@ def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, l
     problems: list[Problem] = []
     for path in sorted(folder.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            document = hcl2.loads(text)
+            source = SourceText(text)
+            source.tokens  # noqa: B018 - tokenize now, so a file the tokenizer cannot read is reported here
+        except ExpressionSyntaxError as exc:
+            problems.append(Problem(str(path), source.line_of(exc.offset), f"cannot parse module file: {exc}"))
+            continue
         except Exception as exc:  # a broken module is reported like a broken environment file
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
         for var_name, body in _labelled(document, "variable"):
             variables[var_name] = ModuleVariable(var_name, required="default" not in body,
-                                                 sensitive=body.get("sensitive") is True)
+                                                 sensitive=body.get("sensitive") is True,
+                                                 type=parse_type(source.attribute_in_block("variable", var_name, "type")))
             if var_name == NAME_PREFIX_VARIABLE:
                 limit, reason = _name_prefix_limit(body)
         for out_name, body in _labelled(document, "output"):
