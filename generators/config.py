@@ -393,10 +393,11 @@ class _Builder:
                 replacements[(reference.start, end)] = (f"data.terraform_remote_state.{USES_DATA_SOURCE}.outputs."
                                                         f"{naming.output_name(module_name, output)}")
             else:
-                self._problem(block, f"module '{block.label}' input '{key}': '{reference}' refers to "
-                                     f"{_reference_kind(reference)}; module inputs may refer only to "
-                                     "module.<name>.<output>, uses.<module>.<output>, Terraform functions and "
-                                     "the variables of a for expression", attribute)
+                self.problems.append(Problem(block.file, expression.line_at(reference.start),
+                                             f"module '{block.label}' input '{key}': '{reference}' refers to "
+                                             f"{_reference_kind(reference)}; module inputs may refer only to "
+                                             "module.<name>.<output>, uses.<module>.<output>, Terraform functions "
+                                             "and the variables of a for expression"))
         self._check_literal_type(block, key, expression, interface)
         return to_terraform_json(expression, rewritten(expression, replacements) if replacements else None)
 

@@ -205,6 +205,10 @@ class Expression:
     def __str__(self) -> str:
         return " ".join(self.text.split())
 
+    def line_at(self, offset: int) -> int:
+        """The file line of ``offset``, an offset inside this expression."""
+        return self.line + self.text.count("\n", 0, max(0, offset - self.offset))
+
 
 @dataclass
 class SourceText:
