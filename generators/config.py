@@ -9,6 +9,7 @@ reported together and nothing is built unless there are none.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from .models import (
     Account,
     AccountKind,
     Environment,
+    EnvironmentVariable,
     Location,
     ModuleCall,
     ModuleInterface,
@@ -33,11 +35,15 @@ from .models import (
 )
 from .module_catalog import available_modules, read_module
 from .module_types import conversion_problem
-from .workspace import USES_DATA_SOURCE
+from .workspace import ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
 # Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
 ACCOUNT_IDS_FILE = "account-ids.generated.json"
 
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Names Terraform reserves for variables, and the one every workspace already declares.
+_RESERVED_VARIABLES = frozenset({"source", "version", "providers", "count", "for_each", "lifecycle", "depends_on",
+                                 "locals", ROLE_VARIABLE})
 _KINDS = ", ".join(k.value for k in AccountKind)
 
 
@@ -246,6 +252,7 @@ class _Builder:
                 owner=attrs.get("owner"),
                 created=attrs.get("created"),
                 location=Location(block.file, block.line),
+                variables=self._variables(block),
             )
         # Two passes: `uses.M.O` needs the used environment's module interfaces, whatever the file order.
         interfaces = {name: self._call_interfaces(blocks[name]) for name in environments}
@@ -254,6 +261,28 @@ class _Builder:
             modules = self._module_calls(blocks[name], environment, interfaces[name], used)
             environments[name] = replace(environment, modules=modules)
         return environments
+
+    def _variables(self, env_block: RawBlock) -> tuple[EnvironmentVariable, ...]:
+        variables = []
+        for name, block in self._unique(list(env_block.children("variable")),
+                                        f"variable in environment '{env_block.label}'").items():
+            if not _VARIABLE_NAME.match(name) or name in _RESERVED_VARIABLES:
+                reserved = f"; reserved: {', '.join(sorted(_RESERVED_VARIABLES))}" if name in _RESERVED_VARIABLES else ""
+                self._problem(block, f"variable name '{name}' must be a Terraform identifier "
+                                     f"([A-Za-z_][A-Za-z0-9_-]*){reserved}")
+                continue
+            attrs = block.attributes
+            if "ssm_parameter" in attrs and "secretsmanager_secret" in attrs:
+                self._problem(block, f"variable '{name}' names two secret stores; choose ssm_parameter or "
+                                     "secretsmanager_secret", "secretsmanager_secret")
+                continue
+            for store in ("ssm_parameter", "secretsmanager_secret"):
+                if store in attrs and not attrs[store].strip():
+                    self._problem(block, f"variable '{name}': {store} must not be empty", store)
+            variables.append(EnvironmentVariable(
+                name=name, sensitive=attrs.get("sensitive", False), description=attrs.get("description"),
+                ssm_parameter=attrs.get("ssm_parameter"), secretsmanager_secret=attrs.get("secretsmanager_secret")))
+        return tuple(sorted(variables, key=lambda v: v.name))
 
     def _account_ref(self, block: RawBlock, name: str | None, accounts: dict[str, Account],
                      attribute: str) -> Account | None:
@@ -392,12 +421,24 @@ class _Builder:
                 end = reference.start + len(f"uses.{module_name}.{output}")
                 replacements[(reference.start, end)] = (f"data.terraform_remote_state.{USES_DATA_SOURCE}.outputs."
                                                         f"{naming.output_name(module_name, output)}")
+            elif reference.root == "var" and reference.names:
+                declared = {v.name: v for v in environment.variables}
+                variable = declared.get(reference.names[0])
+                if variable is None:
+                    self.problems.append(Problem(
+                        block.file, expression.line_at(reference.start),
+                        f"module '{block.label}' input '{key}': var.{reference.names[0]} is not declared in environment "
+                        f"'{environment.name}'; declare it with variable \"{reference.names[0]}\" {{ sensitive = true }}"
+                        f" (declared: {', '.join(sorted(declared)) or 'none'})"))
+                elif variable.from_secret_store:
+                    end = reference.start + len(f"var.{variable.name}")
+                    replacements[(reference.start, end)] = variable_reference(variable)
             else:
                 self.problems.append(Problem(block.file, expression.line_at(reference.start),
                                              f"module '{block.label}' input '{key}': '{reference}' refers to "
                                              f"{_reference_kind(reference)}; module inputs may refer only to "
-                                             "module.<name>.<output>, uses.<module>.<output>, Terraform functions "
-                                             "and the variables of a for expression"))
+                                             "module.<name>.<output>, uses.<module>.<output>, var.<declared variable>, "
+                                             "Terraform functions and the variables of a for expression"))
         self._check_literal_type(block, key, expression, interface)
         return to_terraform_json(expression, rewritten(expression, replacements) if replacements else None)
 

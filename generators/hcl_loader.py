@@ -22,6 +22,7 @@ from .expressions import Expression, ExpressionSyntaxError, SourceText
 STRING = "a quoted string"
 STRING_LIST = "a list of quoted strings"
 MAP = "a map"
+BOOL = "true or false"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class BlockSchema:
 
 PROVIDER_SCHEMA = BlockSchema(attributes={"region": STRING, "account": STRING})
 MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "inputs": MAP, "providers": MAP})
+# A root variable of the workspace: its value comes from TF_VAR_<name>, or from a secret store read at plan time.
+VARIABLE_SCHEMA = BlockSchema(attributes={"sensitive": BOOL, "description": STRING, "ssm_parameter": STRING,
+                                          "secretsmanager_secret": STRING})
 
 # The configuration contract. Extend only compatibly: new optional attributes, never renamed ones.
 SCHEMA: Mapping[str, BlockSchema] = {
@@ -55,7 +59,7 @@ SCHEMA: Mapping[str, BlockSchema] = {
     "environment": BlockSchema(
         attributes={"account": STRING, "region": STRING, "uses": STRING, "ttl": STRING, "branch": STRING,
                     "owner": STRING, "created": STRING},
-        blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA},
+        blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA, "variable": VARIABLE_SCHEMA},
     ),
 }
 
@@ -260,5 +264,8 @@ def _shape_problem(value: Any, shape: str) -> str | None:
             return f"got {value!r}"
     elif shape == MAP:
         if not isinstance(value, Mapping):
+            return f"got {value!r}"
+    elif shape == BOOL:
+        if not isinstance(value, bool):
             return f"got {value!r}"
     return None

@@ -113,6 +113,23 @@ class ModuleCall:
 
 
 @dataclass(frozen=True)
+class EnvironmentVariable:
+    """A root variable of an environment's workspace. Its value is never written to a generated file:
+    it comes from TF_VAR_<name> at plan time, or from the secret store named here, read inside the
+    environment's own account."""
+
+    name: str
+    sensitive: bool = False
+    description: str | None = None
+    ssm_parameter: str | None = None  # an SSM Parameter Store name (SecureString), read with decryption
+    secretsmanager_secret: str | None = None  # a Secrets Manager secret name or ARN
+
+    @property
+    def from_secret_store(self) -> bool:
+        return self.ssm_parameter is not None or self.secretsmanager_secret is not None
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     account: Account
@@ -125,6 +142,7 @@ class Environment:
     owner: str | None = None
     created: str | None = None  # UTC, naming.TIMESTAMP_FORMAT; with ttl it sets the expiry
     location: Location = Location("", None)
+    variables: tuple[EnvironmentVariable, ...] = ()
 
     @property
     def kind(self) -> AccountKind:

@@ -17,13 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import TOOL_NAME, naming
-from .models import AccountKind, Environment, Organization
+from .models import AccountKind, Environment, EnvironmentVariable, Organization
 
 USES_DATA_SOURCE = "uses"
 # Every role this workspace assumes is named by this variable: the deploy role by default, the
 # read-only plan role for pull-request plans (`-var role_name=...`, and the backend's role through
 # `-backend-config`, since a backend cannot read variables).
 ROLE_VARIABLE = "role_name"
+
+
+def variable_reference(variable: EnvironmentVariable) -> str:
+    """What ``var.<name>`` reads in the workspace: the root variable, or the secret store's data source."""
+    if variable.ssm_parameter is not None:
+        return f"data.aws_ssm_parameter.{variable.name}.value"
+    if variable.secretsmanager_secret is not None:
+        return f"data.aws_secretsmanager_secret_version.{variable.name}.secret_string"
+    return f"var.{variable.name}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,8 @@ def build_workspace(organization: Organization, environment: Environment,
         providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account.id, options))
 
     sections: dict[str, Any] = {
-        "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role)},
+        "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role),
+                     **_root_variables(environment)},
         "terraform": {
             "required_version": naming.REQUIRED_TERRAFORM_VERSION,
             "required_providers": {"aws": {"source": "hashicorp/aws", "version": settings.aws_provider_version}},
@@ -86,6 +96,9 @@ def build_workspace(organization: Organization, environment: Environment,
         if options.local_endpoint:
             used_config["use_path_style"] = True
         sections["data"] = {"terraform_remote_state": {USES_DATA_SOURCE: {"backend": "s3", "config": used_config}}}
+    secret_sources = _secret_data_sources(environment)
+    if secret_sources:
+        sections.setdefault("data", {}).update(secret_sources)
 
     stack_dir = os.path.join(options.stacks_dir, environment.name)
     modules: dict[str, Any] = {}
@@ -144,6 +157,35 @@ def _provider(organization: Organization, environment: Environment, alias: str |
     if options.local_endpoint:
         provider["s3_use_path_style"] = True
     return provider
+
+
+def _root_variables(environment: Environment) -> dict[str, Any]:
+    """Declared variables without a secret store: values only from TF_VAR_<name> (or -var), never written."""
+    variables: dict[str, Any] = {}
+    for variable in environment.variables:
+        if variable.from_secret_store:
+            continue
+        declaration: dict[str, Any] = {}
+        if variable.description:
+            declaration["description"] = variable.description
+        if variable.sensitive:
+            declaration["sensitive"] = True
+        variables[variable.name] = declaration
+    return variables
+
+
+def _secret_data_sources(environment: Environment) -> dict[str, Any]:
+    """Secret stores read at plan time by the environment's own provider, so inside its own account."""
+    ssm = {v.name: {"name": v.ssm_parameter, "with_decryption": True}
+           for v in environment.variables if v.ssm_parameter is not None}
+    secrets = {v.name: {"secret_id": v.secretsmanager_secret}
+               for v in environment.variables if v.secretsmanager_secret is not None}
+    sources: dict[str, Any] = {}
+    if ssm:
+        sources["aws_ssm_parameter"] = ssm
+    if secrets:
+        sources["aws_secretsmanager_secret_version"] = secrets
+    return sources
 
 
 def _role_variable(deploy_role: str, plan_role: str) -> dict[str, Any]:
