@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import naming
+from . import naming, provider_versions
 from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
 from .expressions import Expression, NotLiteral, literal_value, references, rewritten, to_terraform_json
@@ -35,7 +35,7 @@ from .models import (
 )
 from .module_catalog import available_modules, read_module
 from .module_types import conversion_problem
-from .workspace import ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
+from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
 # Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
 ACCOUNT_IDS_FILE = "account-ids.generated.json"
@@ -66,6 +66,7 @@ class _Builder:
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
         self._modules: dict[str, ModuleInterface | None] = {}
+        self._settings: OrganizationSettings | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class _Builder:
         for block in blocks:
             by_kind[block.kind].append(block)
         settings = self._organization(by_kind["organization"])
+        self._settings = settings
         accounts = self._accounts(self._unique(by_kind["account"], "account"))
         env_blocks = self._unique(by_kind["environment"], "environment")
         if settings is None:
@@ -356,7 +358,41 @@ class _Builder:
             calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
                                     providers=MappingProxyType(providers)))
         self._check_root_outputs(blocks, calls)
+        self._check_provider_requirements(blocks, calls)
         return tuple(calls)
+
+    def _check_provider_requirements(self, blocks: dict[str, RawBlock], calls: list[ModuleCall]) -> None:
+        """What terraform init would refuse: an aws constraint no release meets together with the
+        organization's, or two modules whose constraints on another provider exclude each other."""
+        organization_aws = self._settings.aws_provider_version if self._settings else None
+        stated: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # source -> (constraint, file, call)
+        for call in calls:
+            for requirement in call.module.required_providers.values():
+                for constraint, file in requirement.constraints:
+                    try:
+                        provider_versions.parse(constraint)
+                    except provider_versions.ConstraintError as exc:
+                        self._problem(blocks[call.name], f"module '{call.name}' ({call.module.name}): {file} requires "
+                                                         f"{requirement.source} \"{constraint}\": {exc}")
+                        continue
+                    if requirement.source == AWS_PROVIDER_SOURCE and organization_aws:
+                        try:
+                            meets = provider_versions.compatible(constraint, organization_aws)
+                        except provider_versions.ConstraintError:
+                            meets = True  # the organization's own constraint is reported where it is written
+                        if not meets:
+                            self._problem(blocks[call.name], f"module '{call.name}' ({call.module.name}) requires "
+                                                             f"{AWS_PROVIDER_SOURCE} \"{constraint}\" ({file}), which "
+                                                             "no release meets together with the organization's "
+                                                             f"aws_provider_version \"{organization_aws}\"")
+                        continue
+                    for other, other_file, other_call in stated[requirement.source]:
+                        if other_call != call.name and not provider_versions.compatible(constraint, other):
+                            self._problem(blocks[call.name], f"module '{call.name}' requires {requirement.source} "
+                                                             f"\"{constraint}\" ({file}), which no release meets "
+                                                             f"together with \"{other}\" required by module "
+                                                             f"'{other_call}' ({other_file})")
+                    stated[requirement.source].append((constraint, file, call.name))
 
     def _check_root_outputs(self, blocks: dict[str, RawBlock], calls: list[ModuleCall]) -> None:
         """Every module output becomes the root output <module>_<output>; two must never share a name."""

@@ -83,6 +83,15 @@ class ModuleOutput:
 
 
 @dataclass(frozen=True)
+class ProviderRequirement:
+    """One provider a module (or a local module it calls) requires: ``required_providers`` entries."""
+
+    name: str  # the local name, like aws or random
+    source: str  # like hashicorp/aws
+    constraints: tuple[tuple[str, str], ...] = ()  # (version constraint, the file that states it)
+
+
+@dataclass(frozen=True)
 class ModuleInterface:
     """What a folder under modules/ declares: read from its .tf files, never executed."""
 
@@ -94,6 +103,8 @@ class ModuleInterface:
     # From a `length(var.name_prefix) <= N` validation: the longest environment name the module accepts.
     name_prefix_max_length: int | None = None
     name_prefix_reason: str | None = None
+    # From `required_providers` of the module and, recursively, of the local modules it calls.
+    required_providers: Mapping[str, ProviderRequirement] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def takes_name_prefix(self) -> bool:

@@ -14,7 +14,7 @@ import hcl2
 
 from .errors import Problem
 from .expressions import ExpressionSyntaxError, SourceText
-from .models import ModuleInterface, ModuleOutput, ModuleVariable
+from .models import ModuleInterface, ModuleOutput, ModuleVariable, ProviderRequirement
 from .module_types import parse_type
 from .naming import NAME_PREFIX_VARIABLE
 
@@ -56,6 +56,7 @@ def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, l
         for out_name, body in _labelled(document, "output"):
             outputs[out_name] = ModuleOutput(out_name, sensitive=body.get("sensitive") is True)
         aliases.extend(_configuration_aliases(document))
+    requirements = _provider_requirements(folder, set(), problems)
     if problems:
         return None, problems
     return ModuleInterface(
@@ -66,6 +67,7 @@ def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, l
         provider_aliases=tuple(sorted(set(aliases))),
         name_prefix_max_length=limit,
         name_prefix_reason=reason,
+        required_providers=MappingProxyType(requirements),
     ), []
 
 
@@ -93,3 +95,48 @@ def _configuration_aliases(document: Mapping[str, Any]) -> list[str]:
                 for alias in aws.get("configuration_aliases", []):
                     aliases.append(str(alias).removeprefix("${").removesuffix("}"))
     return aliases
+
+
+def _provider_requirements(folder: Path, visited: set[Path], problems: list[Problem]) -> dict[str, ProviderRequirement]:
+    """``required_providers`` of the module in ``folder`` and of the local modules it calls, merged."""
+    folder = folder.resolve()
+    if folder in visited:
+        return {}
+    visited.add(folder)
+    found: dict[str, ProviderRequirement] = {}
+
+    def add(requirement: ProviderRequirement) -> None:
+        known = found.get(requirement.name)
+        if known is None:
+            found[requirement.name] = requirement
+        else:
+            found[requirement.name] = ProviderRequirement(known.name, known.source,
+                                                          known.constraints + requirement.constraints)
+
+    for path in sorted(folder.glob("*.tf")):
+        try:
+            document = hcl2.loads(path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
+            continue
+        for terraform in document.get("terraform", []):
+            for required in terraform.get("required_providers", []):
+                for name, spec in required.items():
+                    add(_requirement(name, spec, str(path)))
+        for _, call in _labelled(document, "module"):
+            source = call.get("source")
+            if isinstance(source, str) and source.startswith(("./", "../")):
+                for requirement in _provider_requirements(folder / source, visited, problems).values():
+                    add(requirement)
+    return found
+
+
+def _requirement(name: str, spec: Any, file: str) -> ProviderRequirement:
+    if isinstance(spec, str):  # the legacy form: aws = ">= 5.0"
+        return ProviderRequirement(name, f"hashicorp/{name}", ((spec, file),))
+    source = spec.get("source") if isinstance(spec, Mapping) else None
+    version = spec.get("version") if isinstance(spec, Mapping) else None
+    source = source if isinstance(source, str) else f"hashicorp/{name}"
+    if source.count("/") == 2 and source.startswith("registry.terraform.io/"):
+        source = source.removeprefix("registry.terraform.io/")
+    return ProviderRequirement(name, source.lower(), ((version, file),) if isinstance(version, str) else ())

@@ -20,6 +20,7 @@ from . import TOOL_NAME, naming
 from .models import AccountKind, Environment, EnvironmentVariable, Organization
 
 USES_DATA_SOURCE = "uses"
+AWS_PROVIDER_SOURCE = "hashicorp/aws"
 # Every role this workspace assumes is named by this variable: the deploy role by default, the
 # read-only plan role for pull-request plans (`-var role_name=...`, and the backend's role through
 # `-backend-config`, since a backend cannot read variables).
@@ -81,7 +82,8 @@ def build_workspace(organization: Organization, environment: Environment,
                      **_root_variables(environment)},
         "terraform": {
             "required_version": naming.REQUIRED_TERRAFORM_VERSION,
-            "required_providers": {"aws": {"source": "hashicorp/aws", "version": settings.aws_provider_version}},
+            "required_providers": {"aws": {"source": AWS_PROVIDER_SOURCE, "version": settings.aws_provider_version},
+                                   **_module_providers(environment)},
         },
         "provider": {"aws": providers},
     }
@@ -157,6 +159,24 @@ def _provider(organization: Organization, environment: Environment, alias: str |
     if options.local_endpoint:
         provider["s3_use_path_style"] = True
     return provider
+
+
+def _module_providers(environment: Environment) -> dict[str, Any]:
+    """Providers other than aws that the environment's modules require, their constraints intersected
+    (Terraform's list form: every constraint must hold)."""
+    providers: dict[str, dict[str, Any]] = {}
+    constraints: dict[str, list[str]] = {}
+    for call in environment.modules:
+        for requirement in call.module.required_providers.values():
+            if requirement.source == AWS_PROVIDER_SOURCE:
+                continue
+            providers.setdefault(requirement.name, {"source": requirement.source})
+            known = constraints.setdefault(requirement.name, [])
+            known.extend(c for c, _ in requirement.constraints if c not in known)
+    for name, listed in constraints.items():
+        if listed:
+            providers[name]["version"] = ", ".join(listed)
+    return dict(sorted(providers.items()))
 
 
 def _root_variables(environment: Environment) -> dict[str, Any]:

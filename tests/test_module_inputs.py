@@ -202,3 +202,37 @@ environment "dev" {
                              text=True, timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads(run.stdout)["valid"] is True
+
+
+def test_other_providers_of_modules_and_nested_modules_reach_required_providers(tmp_path):
+    environments = _environments(tmp_path, {"dev.hcl": '''
+environment "dev" {
+  account = "dev"
+  module "names" {
+    source = "random-name"
+  }
+}
+'''})
+    out = tmp_path / "out"
+    result = _synth(environments, out)
+    assert result.returncode == 0, result.stderr
+    required = json.loads((out / "stacks" / "dev" / "cdk.tf.json").read_text())["terraform"]["required_providers"]
+    assert required["random"] == {"source": "hashicorp/random", "version": ">= 3.1"}  # from ./naming, nested
+    assert required["aws"]["version"] == ">= 5.100.0, < 6.0.0"  # the organization's, unchanged
+
+
+@pytest.mark.parametrize("constraints, compatible", [
+    ((">= 5.100.0, < 6.0.0", ">= 5.0"), True),
+    ((">= 5.100.0, < 6.0.0", ">= 6.28"), False),
+    ((">= 5.100.0, < 6.0.0", "~> 5.100"), True),
+    ((">= 5.100.0, < 6.0.0", "~> 5.99.0"), False),
+    (("~> 5.0", "< 5.0.1"), True),
+    (("= 3.1.0", "!= 3.1.0"), False),
+    ((">= 3.1", "> 3.1, <= 3.1"), False),
+    (("<= 4.0", ">= 4.0"), True),
+    (("< 4.0", ">= 4.0"), False),
+])
+def test_provider_constraints_intersect_as_terraform_does(constraints, compatible):
+    from generators.provider_versions import compatible as check
+
+    assert check(*constraints) is compatible
