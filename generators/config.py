@@ -33,7 +33,9 @@ from .models import (
     OrganizationSettings,
     ProviderAlias,
 )
-from .module_catalog import available_modules, read_module
+from .module_catalog import available_modules, read_module_folder, unchecked_module
+from .module_sources import ACCEPTED as ACCEPTED_SOURCES
+from .module_sources import ModuleSource, SourceError, fetched_folder, parse_source
 from .module_types import conversion_problem
 from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
@@ -67,6 +69,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self._modules: dict[str, ModuleInterface | None] = {}
         self._settings: OrganizationSettings | None = None
+        self.unchecked: list[Problem] = []
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class _Builder:
             accounts=tuple(accounts.values()),
             environments=tuple(sorted(environments.values(), key=lambda e: e.name)),
             modules=MappingProxyType({n: m for n, m in sorted(self._modules.items()) if m is not None}),
+            unchecked=tuple(sorted(set(self.unchecked))),
         )
 
     def _organization(self, blocks: list[RawBlock]) -> OrganizationSettings | None:
@@ -257,10 +261,12 @@ class _Builder:
                 variables=self._variables(block),
             )
         # Two passes: `uses.M.O` needs the used environment's module interfaces, whatever the file order.
-        interfaces = {name: self._call_interfaces(blocks[name]) for name in environments}
+        resolved = {name: self._call_interfaces(blocks[name]) for name in environments}
+        interfaces = {name: {call: i for call, (i, _) in calls.items()} for name, calls in resolved.items()}
         for name, environment in list(environments.items()):
             used = interfaces.get(environment.uses or "", {})
-            modules = self._module_calls(blocks[name], environment, interfaces[name], used)
+            sources = {call: source for call, (_, source) in resolved[name].items()}
+            modules = self._module_calls(blocks[name], environment, interfaces[name], used, sources)
             environments[name] = replace(environment, modules=modules)
         return environments
 
@@ -320,32 +326,66 @@ class _Builder:
 
     # -- modules ---------------------------------------------------------------------------------
 
-    def _module(self, name: str) -> ModuleInterface | None:
-        if name not in self._modules:
-            interface, problems = read_module(self.modules_dir, name)
+    def _module(self, folder: Path, name: str) -> ModuleInterface | None:
+        key = str(folder.resolve())
+        if key not in self._modules:
+            interface, problems = read_module_folder(folder, name)
             self.problems.extend(problems)
-            self._modules[name] = interface
-        return self._modules[name]
+            self._modules[key] = interface
+        return self._modules[key]
 
-    def _call_interfaces(self, env_block: RawBlock) -> dict[str, ModuleInterface]:
+    def _call_interfaces(self, env_block: RawBlock) -> dict[str, tuple[ModuleInterface, ModuleSource]]:
         """The module each call of an environment instantiates (calls with a bad source are left out)."""
         call_blocks = self._unique(list(env_block.children("module")), f"module call in environment '{env_block.label}'")
         known = available_modules(self.modules_dir)
-        interfaces: dict[str, ModuleInterface] = {}
+        interfaces: dict[str, tuple[ModuleInterface, ModuleSource]] = {}
         for name, block in call_blocks.items():
             self._check_name(block, "module")
-            source = block.attributes.get("source")
-            if source is None:
-                self._problem(block, f"module '{name}' needs a source, one of: {', '.join(known) or '(none)'}")
-            elif source not in known:
-                self._problem(block, f"module '{name}' has unknown source '{source}'; modules under "
-                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}", "source")
-            elif (interface := self._module(source)) is not None:
-                interfaces[name] = interface
+            text = block.attributes.get("source")
+            if text is None:
+                self._problem(block, f"module '{name}' needs a source: {ACCEPTED_SOURCES}; modules under "
+                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}")
+                continue
+            try:
+                source = parse_source(text, block.attributes.get("version"), block.file, self.modules_dir)
+            except SourceError as exc:
+                self._problem(block, f"module '{name}': {exc}", exc.attribute)
+                continue
+            interface = self._source_interface(block, name, source, known)
+            if interface is not None:
+                interfaces[name] = (interface, source)
         return interfaces
 
+    def _source_interface(self, block: RawBlock, name: str, source: ModuleSource,
+                          known: list[str]) -> ModuleInterface | None:
+        if source.kind == "catalog":
+            if source.text not in known:
+                self._problem(block, f"module '{name}' has unknown source '{source.text}'; modules under "
+                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}", "source")
+                return None
+            return self._module(self.modules_dir / source.text, source.text)
+        if source.kind == "local":
+            assert source.local_path is not None
+            if not source.local_path.is_dir() or not any(source.local_path.glob("*.tf")):
+                self._problem(block, f"module '{name}' source '{source.text}': no module (*.tf files) at "
+                                     f"{source.local_path}", "source")
+                return None
+            return self._module(source.local_path, source.text)
+        folder = fetched_folder(source)
+        if folder is None:
+            self.unchecked.append(Problem(block.file, block.line_of("source"),
+                                          f"module '{name}' source {source.describe()} is not fetched, so its inputs "
+                                          "were not checked; run `python main.py modules fetch`"))
+            return unchecked_module(source.text)
+        if not folder.is_dir():
+            self._problem(block, f"module '{name}' source '{source.text}': the fetched code has no folder "
+                                 f"'{source.subdir}'", "source")
+            return None
+        return self._module(folder, source.text)
+
     def _module_calls(self, env_block: RawBlock, environment: Environment, interfaces: dict[str, ModuleInterface],
-                      used_interfaces: dict[str, ModuleInterface]) -> tuple[ModuleCall, ...]:
+                      used_interfaces: dict[str, ModuleInterface],
+                      sources: dict[str, ModuleSource]) -> tuple[ModuleCall, ...]:
         calls = []
         aliases = {p.alias for p in environment.providers}
         blocks = {b.label: b for b in env_block.children("module")}
@@ -355,8 +395,10 @@ class _Builder:
             providers = self._provider_mapping(block, interface, aliases)
             if interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in block.attributes.get("inputs", {}):
                 self._check_name_length(block, environment, interface)
+            source = sources[name]
             calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
-                                    providers=MappingProxyType(providers)))
+                                    providers=MappingProxyType(providers),
+                                    source=None if source.kind == "catalog" else source))
         self._check_root_outputs(blocks, calls)
         self._check_provider_requirements(blocks, calls)
         return tuple(calls)
@@ -412,6 +454,9 @@ class _Builder:
         written = dict(block.attributes.get("inputs", {}))
         variables = interface.variables
         inputs: dict[str, Any] = {}
+        if not interface.checked:  # a remote module not fetched: only what the expressions refer to is checked
+            return {key: self._input_value(block, key, expression, environment, interface, siblings, used)
+                    for key in sorted(written) if (expression := block.expressions.get(f"inputs.{key}")) is not None}
         for key in written:
             if key not in variables:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no variable '{key}'; "
@@ -480,6 +525,8 @@ class _Builder:
 
     def _check_literal_type(self, block: RawBlock, key: str, expression: Expression,
                             interface: ModuleInterface) -> None:
+        if key not in interface.variables:
+            return
         constraint = interface.variables[key].type
         if constraint is None:
             return
@@ -499,7 +546,7 @@ class _Builder:
         elif module_name not in modules:
             self._problem(block, f"{reference}: unknown module '{module_name}'; {where}: "
                                  f"{', '.join(sorted(modules)) or '(none)'}", attribute)
-        elif output is not None and output not in modules[module_name].outputs:
+        elif output is not None and modules[module_name].checked and output not in modules[module_name].outputs:
             self._problem(block, f"{reference}: module '{module_name}' ({modules[module_name].name}) has no output "
                                  f"'{output}'; its outputs: {', '.join(sorted(modules[module_name].outputs)) or '(none)'}",
                           attribute)
@@ -508,7 +555,7 @@ class _Builder:
         mapping: dict[str, str] = {}
         for key, value in dict(block.attributes.get("providers", {})).items():
             expected = sorted(["aws"] + list(interface.provider_aliases))
-            if key not in expected:
+            if key not in expected and interface.checked:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no provider configuration '{key}'; "
                                      f"it declares: {', '.join(expected)}", "providers")
                 continue

@@ -33,7 +33,7 @@ class BlockSchema:
 
 
 PROVIDER_SCHEMA = BlockSchema(attributes={"region": STRING, "account": STRING})
-MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "inputs": MAP, "providers": MAP})
+MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "version": STRING, "inputs": MAP, "providers": MAP})
 # A root variable of the workspace: its value comes from TF_VAR_<name>, or from a secret store read at plan time.
 VARIABLE_SCHEMA = BlockSchema(attributes={"sensitive": BOOL, "description": STRING, "ssm_parameter": STRING,
                                           "secretsmanager_secret": STRING})

@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import naming
+from .errors import Problem
+from .module_sources import ModuleSource
 from .module_types import TfType
 
 
@@ -105,6 +107,8 @@ class ModuleInterface:
     name_prefix_reason: str | None = None
     # From `required_providers` of the module and, recursively, of the local modules it calls.
     required_providers: Mapping[str, ProviderRequirement] = field(default_factory=lambda: MappingProxyType({}))
+    # False for a git or registry module not fetched yet: its inputs and outputs cannot be checked.
+    checked: bool = True
 
     @property
     def takes_name_prefix(self) -> bool:
@@ -118,6 +122,7 @@ class ModuleInterface:
 class ModuleCall:
     name: str
     module: ModuleInterface
+    source: ModuleSource | None = None  # None: the folder under modules/ named module.name
     # Terraform-JSON values: literals as written, references already rewritten to Terraform syntax.
     inputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -178,6 +183,8 @@ class Organization:
     accounts: tuple[Account, ...]
     environments: tuple[Environment, ...]
     modules: Mapping[str, ModuleInterface]
+    # Remote modules whose inputs were not checked (not fetched): reported by validate, refused by synth.
+    unchecked: tuple[Problem, ...] = ()
 
     @property
     def name(self) -> str:

@@ -28,7 +28,17 @@ def available_modules(modules_dir: Path) -> list[str]:
 
 
 def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
-    folder = modules_dir / name
+    return read_module_folder(modules_dir / name, name)
+
+
+def unchecked_module(name: str) -> ModuleInterface:
+    """A remote module whose source has not been fetched: its variables and outputs are unknown."""
+    return ModuleInterface(name=name, path="", variables=MappingProxyType({}), outputs=MappingProxyType({}),
+                           checked=False)
+
+
+def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
+    """The interface of the module in ``folder``; ``name`` is how messages call it."""
     variables: dict[str, ModuleVariable] = {}
     outputs: dict[str, ModuleOutput] = {}
     aliases: list[str] = []

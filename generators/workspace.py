@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import TOOL_NAME, naming
-from .models import AccountKind, Environment, EnvironmentVariable, Organization
+from .models import AccountKind, Environment, EnvironmentVariable, ModuleCall, Organization
 
 USES_DATA_SOURCE = "uses"
 AWS_PROVIDER_SOURCE = "hashicorp/aws"
@@ -106,7 +106,9 @@ def build_workspace(organization: Organization, environment: Environment,
     modules: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for call in environment.modules:
-        block: dict[str, Any] = {"source": _relative_source(stack_dir, options.modules_dir, call.module.name)}
+        block: dict[str, Any] = {"source": _call_source(call, stack_dir, options.modules_dir)}
+        if call.source is not None and call.source.version is not None:
+            block["version"] = call.source.version
         block.update(call.inputs)
         if call.providers:
             block["providers"] = dict(call.providers)
@@ -228,6 +230,16 @@ def _role_arn_expression(account_id: str | None) -> str:
 def _session_name(environment: str) -> str:
     # CloudTrail shows this, so who changed what is visible per environment (limit: 64 characters).
     return f"{TOOL_NAME}-{environment}"[:64]
+
+
+def _call_source(call: ModuleCall, stack_dir: str, modules_dir: str) -> str:
+    """Remote sources as written (terraform init fetches them); local folders relative to the stack."""
+    if call.source is None:
+        return _relative_source(stack_dir, modules_dir, call.module.name)
+    if call.source.local_path is None:
+        return call.source.text
+    relative = os.path.relpath(call.source.local_path, stack_dir).replace(os.sep, "/")
+    return relative if relative.startswith(".") else f"./{relative}"
 
 
 def _relative_source(stack_dir: str, modules_dir: str, module: str) -> str:
