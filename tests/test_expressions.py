@@ -218,3 +218,29 @@ def test_plain_literals_are_json_values_and_the_rest_expressions(tmp_path):
     assert value_of["true ? false : true"] == "${true ? false : true}"
     assert value_of['toset(["ec2.amazonaws.com"])'] == '${toset(["ec2.amazonaws.com"])}'
     assert value_of["3.14159"] == "${3.14159}"  # exact decimal, never through a binary float
+
+
+def test_env_create_copies_inputs_as_written(tmp_path):
+    """A branch environment copied from a template keeps each input's exact expression."""
+    from datetime import datetime, timezone
+
+    from generators.dev_envs import render_environment
+    from generators.hcl_loader import load_file
+
+    inputs = {"principals": 'toset(["ec2.amazonaws.com"])', "enabled": "true ? false : true", "ownership": "null",
+              "policy": '<<-EOT\n      {"a": 1}\n      EOT', "name": '"${module.infra.table_name}-x"'}
+    body = "\n".join(f"      {key} = {value}" for key, value in inputs.items())
+    template = tmp_path / "template.hcl"
+    template.write_text(f'environment "dev" {{\n  account = "dev"\n  module "api" {{\n    source = "api"\n'
+                        f"    inputs = {{\n{body}\n    }}\n  }}\n}}\n")
+    blocks, problems = load_file(template)
+    assert not problems
+    text = render_environment(name="feature-x", account="dev", uses=None, ttl="7d", branch=None, owner=None,
+                              created=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                              modules=list(blocks[0].children("module")))
+    copy = tmp_path / "copy.hcl"
+    copy.write_text(text)
+    copied, problems = load_file(copy)
+    assert not problems, problems
+    module = copied[0].children("module")[0]
+    assert {k: module.expressions[f"inputs.{k}"].text for k in inputs} == inputs
