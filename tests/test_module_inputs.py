@@ -190,6 +190,18 @@ environment "dev" {
   module "logs" {
     source = "labelled"
   }
+  module "network" {
+    source = "wide"
+    inputs = {
+      name        = "dev-network"
+      setting_000 = 7
+      setting_001 = "7"
+      setting_002 = "true"
+      setting_003 = ["a", 1]
+      setting_007 = { enabled = true }
+      setting_115 = [for z in ["a", "b"] : "us-east-1${z}"]
+    }
+  }
 }
 '''})
     out = project / "out"
