@@ -217,6 +217,8 @@ class SourceText:
     text: str
     _line_starts: list[int] = field(init=False)
     _tokens: list[Token] | None = field(init=False, default=None)
+    _significant: list[Token] | None = field(init=False, default=None)  # without comments
+    _by_line: dict[int, list[int]] | None = field(init=False, default=None)  # line -> indexes of its identifiers
 
     def __post_init__(self) -> None:
         self._line_starts = [0] + [i + 1 for i, c in enumerate(self.text) if c == "\n"]
@@ -227,14 +229,27 @@ class SourceText:
             self._tokens = tokenize(self.text)
         return self._tokens
 
+    @property
+    def significant(self) -> list[Token]:
+        if self._significant is None:
+            self._significant = [t for t in self.tokens if t.kind != "comment"]
+        return self._significant
+
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self._line_starts, offset)
 
+    def _identifiers_on(self, line: int) -> list[int]:
+        if self._by_line is None:
+            self._by_line = {}
+            for index, token in enumerate(self.significant):
+                if token.kind == "ident":
+                    self._by_line.setdefault(self.line_of(token.start), []).append(index)
+        return self._by_line.get(line, [])
+
     def object_attribute(self, name: str, line: int) -> dict[str, Expression] | None:
         """The items of ``name = { key = expr ... }`` written at ``line``; None if it is not an object."""
-        tokens = [t for t in self.tokens if t.kind != "comment"]
-        index = next((i for i, t in enumerate(tokens)
-                      if t.kind == "ident" and t.text == name and self.line_of(t.start) == line), None)
+        tokens = self.significant
+        index = next((i for i in self._identifiers_on(line) if tokens[i].text == name), None)
         if index is None or index + 2 >= len(tokens) or tokens[index + 1].text != "=" or tokens[index + 2].text != "{":
             return None
         items: dict[str, Expression] = {}
@@ -262,7 +277,7 @@ class SourceText:
 
     def attribute_in_block(self, block_kind: str, label: str, attribute: str) -> Expression | None:
         """``attribute = expr`` directly inside the top-level block ``block_kind "label" { }``."""
-        tokens = [t for t in self.tokens if t.kind != "comment"]
+        tokens = self.significant
         for index, token in enumerate(tokens[:-2]):
             if (token.kind == "ident" and token.text == block_kind and tokens[index + 1].kind == "string"
                     and tokens[index + 1].value == label and tokens[index + 2].text == "{"
