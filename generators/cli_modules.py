@@ -1,4 +1,4 @@
-"""`modules fetch`: download every pinned git module source once into the shared cache, so that
+"""`modules fetch`: download every pinned git and registry module source once into the shared cache, so that
 validate checks those modules' inputs and synth can build their workspaces, offline afterwards."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def modules() -> None:
 @click.pass_obj
 @error_boundary
 def fetch(ctx: Context) -> None:
-    """Fetch every git module source the environments call into the cache; then validate."""
+    """Fetch every git and registry module source the environments call into the cache; then validate."""
     from .module_sources import cache_root, fetch as fetch_source
 
     organization = ctx.organization()

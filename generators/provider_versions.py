@@ -37,6 +37,17 @@ class Range:
         return Range(_tighter(self.lower, other.lower, lower=True), _tighter(self.upper, other.upper, lower=False),
                      self.excluded | other.excluded)
 
+    def contains(self, version: Version) -> bool:
+        if version in self.excluded:
+            return False
+        if self.lower is not None and (version < self.lower.version or
+                                       (version == self.lower.version and not self.lower.inclusive)):
+            return False
+        if self.upper is not None and (version > self.upper.version or
+                                       (version == self.upper.version and not self.upper.inclusive)):
+            return False
+        return True
+
     @property
     def is_empty(self) -> bool:
         if self.lower is None or self.upper is None:
@@ -97,3 +108,15 @@ def compatible(*constraints: str) -> bool:
     for constraint in constraints:
         combined = combined.intersect(parse(constraint))
     return not combined.is_empty
+
+
+def parse_version(text: str) -> Version | None:
+    """A release version like 5.100.0 (pre-releases, which constraints never select, give None)."""
+    match = re.match(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)$", text.strip())
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def newest_matching(constraint: str, versions: list[str]) -> str | None:
+    allowed = parse(constraint)
+    candidates = [(parsed, text) for text in versions if (parsed := parse_version(text)) and allowed.contains(parsed)]
+    return max(candidates)[1] if candidates else None

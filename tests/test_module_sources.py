@@ -216,3 +216,52 @@ environment "dev" {{
         run = subprocess.run(["terraform", *args, "-no-color"], cwd=stack, env=terraform_env, capture_output=True,
                              text=True, timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.terraform
+def test_registry_source_is_fetched_through_the_registry_protocol(tmp_path, module_repository, terraform_env):
+    """A registry on loopback (HTTPS, a CA made for the test): fetch picks the newest version the
+    constraint allows, validate then checks the inputs, and terraform init gets the same code."""
+    from registry_server import ModuleRegistry
+
+    located = f"git::file://{module_repository}//modules/labelled?ref=v1.0.0"
+    registry = ModuleRegistry(tmp_path, {"acme/labelled/aws": {"0.9.0": "git::file:///nowhere?ref=x",
+                                                              "1.0.0": located,
+                                                              "2.0.0": "git::file:///nowhere?ref=y"}})
+    with registry:
+        # a private registry's name, its services set in the CLI configuration as terraform reads them
+        source = "registry.acme.test/acme/labelled/aws"
+        cli_config = tmp_path / "terraformrc"
+        cli_config.write_text(Path(terraform_env["TF_CLI_CONFIG_FILE"]).read_text() +
+                              f'\nhost "registry.acme.test" {{\n  services = {{\n'
+                              f'    "modules.v1" = "https://127.0.0.1:{registry.port}/v1/modules/"\n  }}\n}}\n')
+        environments, env = _project(tmp_path, f'''
+environment "dev" {{
+  account = "dev"
+  module "logs" {{
+    source  = "{source}"
+    version = ">= 1.0.0, < 2.0.0"
+    inputs = {{
+      suffix = "audit"
+    }}
+  }}
+}}
+''')
+        env.update(SSL_CERT_FILE=str(registry.ca), TF_CLI_CONFIG_FILE=str(cli_config))
+        fetched = _cli(environments, env, "modules", "fetch")
+        assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+        assert "/v1/modules/acme/labelled/aws/1.0.0/download" in registry.requests
+        out = tmp_path / "out"
+        done = _cli(environments, env, "synth", "--out", str(out), "--no-extensions")
+        assert done.returncode == 0, done.stderr
+        stack = out / "stacks" / "dev"
+        document = json.loads((stack / "cdk.tf.json").read_text())
+        assert document["module"]["logs"] == {"source": source, "version": ">= 1.0.0, < 2.0.0",
+                                              "suffix": "audit", "name_prefix": "dev"}
+        terraform = {**terraform_env, "SSL_CERT_FILE": str(registry.ca), "TF_CLI_CONFIG_FILE": str(cli_config)}
+        init = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], cwd=stack,
+                              env=terraform, capture_output=True, text=True, timeout=300)
+        assert init.returncode == 0, init.stdout + init.stderr
+        modules = json.loads((stack / ".terraform" / "modules" / "modules.json").read_text())["Modules"]
+        assert {"Key": "logs", "Source": f"{source}", "Version": "1.0.0"}.items() <= \
+            next(m for m in modules if m["Key"] == "logs").items()
