@@ -38,7 +38,7 @@ from .models import Environment, Organization
 GENERATOR_PACKAGE = Path(__file__).resolve().parent
 # Files in a module folder that Terraform never reads; everything else may be (templates, policies).
 DOCUMENTATION_SUFFIXES = (".md",)
-_TOP_LEVEL_KINDS = ("organization", "account", "environment")
+_TOP_LEVEL_KINDS = ("organization", "account", "environment", "layout")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MAX_FILES_IN_REASON = 3
 
@@ -170,6 +170,9 @@ def _blocks_changes(repo: "_Repository", organization: Organization, files: dict
                 add(organization.environments, f"organization block changed ({path})")
             elif block.kind == "account":
                 _account_changed(organization, block.label, f"account '{block.label}' changed ({path})", add)
+            elif block.kind == "layout":  # every environment that names it (a removed layout fails validation)
+                add([e for e in organization.environments if e.layout == block.label],
+                    f"layout '{block.label}' changed ({path})")
             elif block.label in current:
                 what = "definition changed" if block.label in defined_before else "new environment, defined"
                 add([organization.environment(block.label)], f"{what} ({path})")
@@ -451,7 +454,7 @@ def environment_inputs(organization: Organization, environment: Environment, rep
             return
         seen.add(env.name)
         accounts = [env.account] + [p.account for p in env.providers]
-        files = [env.location.file, organization.settings.location.file] + [a.location.file for a in accounts]
+        files = [*env.definition_files, organization.settings.location.file] + [a.location.file for a in accounts]
         recorded = environments_dir / ACCOUNT_IDS_FILE
         if recorded.is_file() and any(a.name in _recorded_names(recorded) for a in accounts):
             files.append(str(recorded))

@@ -33,3 +33,19 @@ def fetch(ctx: Context) -> None:
     organization = ctx.organization()  # now every fetched module's inputs are checked
     console.print(f"[green]valid:[/] organization '{organization.name}': {len(sources)} module sources in "
                   f"{cache_root()}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.pass_obj
+@error_boundary
+def show(ctx: Context, environment: str) -> None:
+    """Print ENVIRONMENT's effective definition (its layout merged in) and where each value came from."""
+    from .errors import UsageError
+    from .show import effective_definition
+
+    organization = ctx.organization()
+    names = [e.name for e in organization.environments]
+    if environment not in names:
+        raise UsageError(f"unknown environment '{environment}'; known: {', '.join(names)}")
+    _console().print(effective_definition(organization.environment(environment)), markup=False, end="")

@@ -21,6 +21,7 @@ from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
 from .expressions import Expression, NotLiteral, literal_value, references, rewritten, to_terraform_json
 from .hcl_loader import RawBlock, load_directory
+from .layouts import apply_layouts
 from .models import (
     Account,
     AccountKind,
@@ -52,7 +53,9 @@ _KINDS = ", ".join(k.value for k in AccountKind)
 def load_organization(environments_dir: Path, modules_dir: Path) -> Organization:
     """Read, check and build the Organization; raise ``ConfigError`` listing every problem."""
     blocks, problems = load_directory(environments_dir)
-    builder = _Builder(environments_dir, modules_dir)
+    blocks, layout_problems, layouts = apply_layouts(blocks)
+    problems += layout_problems
+    builder = _Builder(environments_dir, modules_dir, layouts)
     organization = builder.build(blocks) if not problems else None
     problems += builder.problems
     if problems or organization is None:
@@ -64,6 +67,7 @@ def load_organization(environments_dir: Path, modules_dir: Path) -> Organization
 class _Builder:
     environments_dir: Path
     modules_dir: Path
+    layouts: Mapping[str, RawBlock]
 
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
@@ -75,7 +79,7 @@ class _Builder:
 
     def _problem(self, block: RawBlock, message: str, attribute: str | None = None) -> None:
         line = block.line_of(attribute) if attribute else block.line
-        self.problems.append(Problem(block.file, line, message))
+        self.problems.append(Problem(block.file_of(attribute) if attribute else block.file, line, message))
 
     def _check_name(self, block: RawBlock, what: str) -> None:
         if not naming.NAME_PATTERN.match(block.label):
@@ -259,6 +263,9 @@ class _Builder:
                 created=attrs.get("created"),
                 location=Location(block.file, block.line),
                 variables=self._variables(block),
+                layout=attrs.get("layout"),
+                layout_location=(Location(self.layouts[attrs["layout"]].file, self.layouts[attrs["layout"]].line)
+                                 if attrs.get("layout") in self.layouts else None),
             )
         # Two passes: `uses.M.O` needs the used environment's module interfaces, whatever the file order.
         resolved = {name: self._call_interfaces(blocks[name]) for name in environments}
@@ -373,7 +380,7 @@ class _Builder:
             return self._module(source.local_path, source.text)
         folder = fetched_folder(source)
         if folder is None:
-            self.unchecked.append(Problem(block.file, block.line_of("source"),
+            self.unchecked.append(Problem(block.file_of("source"), block.line_of("source"),
                                           f"module '{name}' source {source.describe()} is not fetched, so its inputs "
                                           "were not checked; run `python main.py modules fetch`"))
             return unchecked_module(source.text)
@@ -396,9 +403,14 @@ class _Builder:
             if interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in block.attributes.get("inputs", {}):
                 self._check_name_length(block, environment, interface)
             source = sources[name]
+            written = {key: (expression.text, Location(block.file_of(f"inputs.{key}"), expression.line))
+                       for key in block.attributes.get("inputs", {})
+                       if (expression := block.expressions.get(f"inputs.{key}")) is not None}
             calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
                                     providers=MappingProxyType(providers),
-                                    source=None if source.kind == "catalog" else source))
+                                    source=None if source.kind == "catalog" else source,
+                                    location=Location(block.file_of("source"), block.line_of("source")),
+                                    written=MappingProxyType(written)))
         self._check_root_outputs(blocks, calls)
         self._check_provider_requirements(blocks, calls)
         return tuple(calls)
@@ -507,7 +519,7 @@ class _Builder:
                 variable = declared.get(reference.names[0])
                 if variable is None:
                     self.problems.append(Problem(
-                        block.file, expression.line_at(reference.start),
+                        block.file_of(attribute), expression.line_at(reference.start),
                         f"module '{block.label}' input '{key}': var.{reference.names[0]} is not declared in environment "
                         f"'{environment.name}'; declare it with variable \"{reference.names[0]}\" {{ sensitive = true }}"
                         f" (declared: {', '.join(sorted(declared)) or 'none'})"))
@@ -515,7 +527,7 @@ class _Builder:
                     end = reference.start + len(f"var.{variable.name}")
                     replacements[(reference.start, end)] = variable_reference(variable)
             else:
-                self.problems.append(Problem(block.file, expression.line_at(reference.start),
+                self.problems.append(Problem(block.file_of(attribute), expression.line_at(reference.start),
                                              f"module '{block.label}' input '{key}': '{reference}' refers to "
                                              f"{_reference_kind(reference)}; module inputs may refer only to "
                                              "module.<name>.<output>, uses.<module>.<output>, var.<declared variable>, "

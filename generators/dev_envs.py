@@ -18,6 +18,7 @@ from typing import Any
 from . import naming
 from .errors import UsageError
 from .hcl_loader import RawBlock, expression_of, load_directory
+from .layouts import apply_layouts
 from .models import AccountKind, Environment, Organization
 
 GENERATED_HEADER = "# Development environment written by `python main.py env create`."
@@ -159,6 +160,7 @@ def _environment(organization: Organization, name: str) -> Environment:
 
 def _raw_modules(environments_dir: Path, environment: str) -> list[RawBlock]:
     blocks, _ = load_directory(environments_dir)
+    blocks, _, _ = apply_layouts(blocks)  # a copy gets the template's effective modules
     block = next(b for b in blocks if b.kind == "environment" and b.label == environment)
     return list(block.children("module"))
 

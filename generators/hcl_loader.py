@@ -56,9 +56,12 @@ SCHEMA: Mapping[str, BlockSchema] = {
     "account": BlockSchema(
         attributes={"id": STRING, "email": STRING, "kind": STRING, "owner": STRING, "extensions": STRING_LIST}
     ),
+    # Modules and variables stated once for many environments (see generators/layouts.py).
+    "layout": BlockSchema(attributes={"description": STRING},
+                          blocks={"module": MODULE_SCHEMA, "variable": VARIABLE_SCHEMA}),
     "environment": BlockSchema(
         attributes={"account": STRING, "region": STRING, "uses": STRING, "ttl": STRING, "branch": STRING,
-                    "owner": STRING, "created": STRING},
+                    "owner": STRING, "created": STRING, "layout": STRING},
         blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA, "variable": VARIABLE_SCHEMA},
     ),
 }
@@ -80,12 +83,20 @@ class RawBlock:
     attribute_lines: Mapping[str, int]
     # Module inputs as written (``inputs.<key>``): python-hcl2's values change some expressions' meaning.
     expressions: Mapping[str, Expression] = field(default_factory=lambda: MappingProxyType({}))
+    # Attributes written in another file than ``file`` (merged in from a layout): attribute -> file.
+    attribute_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def line_of(self, attribute: str) -> int:
         """The line of ``attribute`` (or ``map.key``), falling back to the enclosing attribute, then the block."""
         while attribute not in self.attribute_lines and "." in attribute:
             attribute = attribute.rsplit(".", 1)[0]
         return self.attribute_lines.get(attribute, self.line)
+
+    def file_of(self, attribute: str) -> str:
+        """The file ``attribute`` (or ``map.key``) was written in."""
+        while attribute not in self.attribute_files and "." in attribute:
+            attribute = attribute.rsplit(".", 1)[0]
+        return self.attribute_files.get(attribute, self.file)
 
     def children(self, kind: str) -> tuple["RawBlock", ...]:
         return tuple(b for b in self.blocks if b.kind == kind)

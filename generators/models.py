@@ -123,6 +123,9 @@ class ModuleCall:
     name: str
     module: ModuleInterface
     source: ModuleSource | None = None  # None: the folder under modules/ named module.name
+    location: Location = Location("", None)  # where the call (or its source) is written
+    # Each input as written, and where (the environment's file or its layout's): for `show`.
+    written: Mapping[str, tuple[str, Location]] = field(default_factory=lambda: MappingProxyType({}))
     # Terraform-JSON values: literals as written, references already rewritten to Terraform syntax.
     inputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -159,6 +162,16 @@ class Environment:
     created: str | None = None  # UTC, naming.TIMESTAMP_FORMAT; with ttl it sets the expiry
     location: Location = Location("", None)
     variables: tuple[EnvironmentVariable, ...] = ()
+    layout: str | None = None
+    layout_location: Location | None = None  # where the layout is defined: its file is part of the definition
+
+    @property
+    def definition_files(self) -> tuple[str, ...]:
+        """The files whose change changes this environment's definition."""
+        files = [self.location.file]
+        if self.layout_location is not None and self.layout_location.file not in files:
+            files.append(self.layout_location.file)
+        return tuple(files)
 
     @property
     def kind(self) -> AccountKind:
