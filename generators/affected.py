@@ -460,9 +460,14 @@ def environment_inputs(organization: Organization, environment: Environment, rep
             files.append(str(recorded))
         patterns.extend(p for p in map(relative, files) if p)
         modules_root = relative(modules_dir)
-        if modules_root is not None:
-            for call in env.modules:
-                folder = _join(modules_root, call.module.name)
+        for call in env.modules:
+            if call.source is not None and call.source.local_path is None:
+                continue  # git or registry: pinned in the .hcl, so a new version is a definition change
+            if call.source is not None:
+                folder = relative(call.source.local_path)
+            else:
+                folder = _join(modules_root, call.module.name) if modules_root is not None else None
+            if folder is not None:
                 patterns.append(f"{folder}/**")
                 exclusions.extend(f"!{folder}/**/*{suffix}" for suffix in DOCUMENTATION_SUFFIXES)
         generator = relative(generator_package)

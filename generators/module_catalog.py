@@ -49,18 +49,19 @@ def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None,
         try:
             text = path.read_text(encoding="utf-8")
             document = hcl2.loads(text)
-            source = SourceText(text)
-            source.tokens  # noqa: B018 - tokenize now, so a file the tokenizer cannot read is reported here
-        except ExpressionSyntaxError as exc:
-            problems.append(Problem(str(path), source.line_of(exc.offset), f"cannot parse module file: {exc}"))
-            continue
         except Exception as exc:  # a broken module is reported like a broken environment file
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
+        source: SourceText | None = SourceText(text)
+        try:
+            source.tokens  # noqa: B018 - types are read from the text; if it cannot be, they are not checked
+        except ExpressionSyntaxError:
+            source = None
         for var_name, body in _labelled(document, "variable"):
             variables[var_name] = ModuleVariable(var_name, required="default" not in body,
                                                  sensitive=body.get("sensitive") is True,
-                                                 type=parse_type(source.attribute_in_block("variable", var_name, "type")))
+                                                 type=parse_type(source.attribute_in_block("variable", var_name, "type"))
+                                                 if source is not None else None)
             if var_name == NAME_PREFIX_VARIABLE:
                 limit, reason = _name_prefix_limit(body)
         for out_name, body in _labelled(document, "output"):
