@@ -37,7 +37,7 @@ def project_with(folder: Path, keep: tuple[str, ...]) -> Path:
     shutil.copytree(ROOT / "environments", folder / "environments")
     shutil.copytree(ROOT / "modules", folder / "modules")
     for path in (folder / "environments").glob("*.hcl"):
-        if path.stem not in {"organization", "accounts", *keep}:
+        if path.stem not in {"organization", "accounts", "layouts", *keep}:
             path.unlink()
     return folder
 

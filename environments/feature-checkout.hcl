@@ -4,12 +4,5 @@ environment "feature-checkout" {
   uses    = "dev"
   ttl     = "7d"
   branch  = "feature/checkout"
-
-  module "api" {
-    source = "api"
-    inputs = {
-      table_name  = uses.infra.table_name
-      bucket_name = uses.infra.bucket_name
-    }
-  }
+  layout  = "branch-api"
 }

@@ -4,12 +4,5 @@ environment "hotfix-login" {
   uses    = "dev"
   ttl     = "7d"
   branch  = "hotfix/login"
-
-  module "api" {
-    source = "api"
-    inputs = {
-      table_name  = uses.infra.table_name
-      bucket_name = uses.infra.bucket_name
-    }
-  }
+  layout  = "branch-api"
 }

@@ -38,7 +38,7 @@ from .models import Environment, Organization
 GENERATOR_PACKAGE = Path(__file__).resolve().parent
 # Files in a module folder that Terraform never reads; everything else may be (templates, policies).
 DOCUMENTATION_SUFFIXES = (".md",)
-_TOP_LEVEL_KINDS = ("organization", "account", "environment")
+_TOP_LEVEL_KINDS = ("organization", "account", "environment", "layout")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MAX_FILES_IN_REASON = 3
 
@@ -170,6 +170,9 @@ def _blocks_changes(repo: "_Repository", organization: Organization, files: dict
                 add(organization.environments, f"organization block changed ({path})")
             elif block.kind == "account":
                 _account_changed(organization, block.label, f"account '{block.label}' changed ({path})", add)
+            elif block.kind == "layout":  # every environment that names it (a removed layout fails validation)
+                add([e for e in organization.environments if e.layout == block.label],
+                    f"layout '{block.label}' changed ({path})")
             elif block.label in current:
                 what = "definition changed" if block.label in defined_before else "new environment, defined"
                 add([organization.environment(block.label)], f"{what} ({path})")
@@ -451,15 +454,20 @@ def environment_inputs(organization: Organization, environment: Environment, rep
             return
         seen.add(env.name)
         accounts = [env.account] + [p.account for p in env.providers]
-        files = [env.location.file, organization.settings.location.file] + [a.location.file for a in accounts]
+        files = [*env.definition_files, organization.settings.location.file] + [a.location.file for a in accounts]
         recorded = environments_dir / ACCOUNT_IDS_FILE
         if recorded.is_file() and any(a.name in _recorded_names(recorded) for a in accounts):
             files.append(str(recorded))
         patterns.extend(p for p in map(relative, files) if p)
         modules_root = relative(modules_dir)
-        if modules_root is not None:
-            for call in env.modules:
-                folder = _join(modules_root, call.module.name)
+        for call in env.modules:
+            if call.source is not None and call.source.local_path is None:
+                continue  # git or registry: pinned in the .hcl, so a new version is a definition change
+            if call.source is not None:
+                folder = relative(call.source.local_path)
+            else:
+                folder = _join(modules_root, call.module.name) if modules_root is not None else None
+            if folder is not None:
                 patterns.append(f"{folder}/**")
                 exclusions.extend(f"!{folder}/**/*{suffix}" for suffix in DOCUMENTATION_SUFFIXES)
         generator = relative(generator_package)

@@ -137,8 +137,12 @@ def cli(ctx: click.Context, environments_dir: Path, modules_dir: Path, debug: bo
 def validate(ctx: Context) -> None:
     """Check the configuration against the account layout rules. Exit 0 when valid, 2 otherwise."""
     organization = ctx.organization()
-    _console().print(f"[green]valid:[/] organization '{organization.name}': {len(organization.accounts)} accounts, "
-                     f"{len(organization.environments)} environments")
+    console = _console()
+    for notice in organization.unchecked:
+        console.print("[yellow]note:[/] ", end="")
+        console.print(str(notice), markup=False)
+    console.print(f"[green]valid:[/] organization '{organization.name}': {len(organization.accounts)} accounts, "
+                  f"{len(organization.environments)} environments")
 
 
 def _default_out() -> str:
@@ -570,4 +574,4 @@ def main() -> None:
 
 # Command groups that live in their own CLI modules; imported last so they can use `cli` and
 # `error_boundary` from this module.
-from . import cli_demo, cli_envs, cli_insights, cli_review  # noqa: E402,F401
+from . import cli_demo, cli_envs, cli_insights, cli_modules, cli_review  # noqa: E402,F401

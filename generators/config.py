@@ -16,14 +16,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import external_rules, naming
+from . import external_rules, naming, provider_versions
 from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
+from .expressions import Expression, NotLiteral, literal_value, references, rewritten, to_terraform_json
 from .hcl_loader import RawBlock, load_directory
+from .layouts import apply_layouts
 from .models import (
     Account,
     AccountKind,
     Environment,
+    EnvironmentVariable,
     Location,
     ModuleCall,
     ModuleInterface,
@@ -31,14 +34,19 @@ from .models import (
     OrganizationSettings,
     ProviderAlias,
 )
-from .module_catalog import available_modules, read_module
+from .module_catalog import available_modules, read_module_folder, unchecked_module
+from .module_sources import ACCEPTED as ACCEPTED_SOURCES
+from .module_sources import ModuleSource, SourceError, fetched_folder, parse_source
+from .module_types import conversion_problem
+from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
 # Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
 ACCOUNT_IDS_FILE = "account-ids.generated.json"
 
-_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
-_REFERENCE = re.compile(r"(?<![\w.])(module|uses)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)")
-_FORBIDDEN_ROOT = re.compile(r"(?<![\w.\"])(var|local|data|each|count|self|path|terraform)\.")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Names Terraform reserves for variables, and the one every workspace already declares.
+_RESERVED_VARIABLES = frozenset({"source", "version", "providers", "count", "for_each", "lifecycle", "depends_on",
+                                 "locals", ROLE_VARIABLE})
 _KINDS = ", ".join(k.value for k in AccountKind)
 
 
@@ -58,7 +66,9 @@ def _covers(deploy_principal: str, plan_principal: str) -> bool:
 def load_organization(environments_dir: Path, modules_dir: Path) -> Organization:
     """Read, check and build the Organization; raise ``ConfigError`` listing every problem."""
     blocks, problems = load_directory(environments_dir)
-    builder = _Builder(environments_dir, modules_dir)
+    blocks, layout_problems, layouts = apply_layouts(blocks)
+    problems += layout_problems
+    builder = _Builder(environments_dir, modules_dir, layouts)
     organization = builder.build(blocks) if not problems else None
     problems += builder.problems
     if blocks:
@@ -72,16 +82,19 @@ def load_organization(environments_dir: Path, modules_dir: Path) -> Organization
 class _Builder:
     environments_dir: Path
     modules_dir: Path
+    layouts: Mapping[str, RawBlock]
 
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
         self._modules: dict[str, ModuleInterface | None] = {}
+        self._settings: OrganizationSettings | None = None
+        self.unchecked: list[Problem] = []
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _problem(self, block: RawBlock, message: str, attribute: str | None = None) -> None:
         line = block.line_of(attribute) if attribute else block.line
-        self.problems.append(Problem(block.file, line, message))
+        self.problems.append(Problem(block.file_of(attribute) if attribute else block.file, line, message))
 
     def _check_name(self, block: RawBlock, what: str) -> None:
         if not naming.NAME_PATTERN.match(block.label):
@@ -105,6 +118,7 @@ class _Builder:
         for block in blocks:
             by_kind[block.kind].append(block)
         settings = self._organization(by_kind["organization"])
+        self._settings = settings
         accounts = self._accounts(self._unique(by_kind["account"], "account"))
         env_blocks = self._unique(by_kind["environment"], "environment")
         if settings is None:
@@ -119,6 +133,7 @@ class _Builder:
             accounts=tuple(accounts.values()),
             environments=tuple(sorted(environments.values(), key=lambda e: e.name)),
             modules=MappingProxyType({n: m for n, m in sorted(self._modules.items()) if m is not None}),
+            unchecked=tuple(sorted(set(self.unchecked))),
         )
 
     def _organization(self, blocks: list[RawBlock]) -> OrganizationSettings | None:
@@ -304,14 +319,42 @@ class _Builder:
                 owner=attrs.get("owner"),
                 created=attrs.get("created"),
                 location=Location(block.file, block.line),
+                variables=self._variables(block),
+                layout=attrs.get("layout"),
+                layout_location=(Location(self.layouts[attrs["layout"]].file, self.layouts[attrs["layout"]].line)
+                                 if attrs.get("layout") in self.layouts else None),
             )
         # Two passes: `uses.M.O` needs the used environment's module interfaces, whatever the file order.
-        interfaces = {name: self._call_interfaces(blocks[name]) for name in environments}
+        resolved = {name: self._call_interfaces(blocks[name]) for name in environments}
+        interfaces = {name: {call: i for call, (i, _) in calls.items()} for name, calls in resolved.items()}
         for name, environment in list(environments.items()):
             used = interfaces.get(environment.uses or "", {})
-            modules = self._module_calls(blocks[name], environment, interfaces[name], used)
+            sources = {call: source for call, (_, source) in resolved[name].items()}
+            modules = self._module_calls(blocks[name], environment, interfaces[name], used, sources)
             environments[name] = replace(environment, modules=modules)
         return environments
+
+    def _variables(self, env_block: RawBlock) -> tuple[EnvironmentVariable, ...]:
+        variables = []
+        for name, block in self._unique(list(env_block.children("variable")),
+                                        f"variable in environment '{env_block.label}'").items():
+            if not _VARIABLE_NAME.match(name) or name in _RESERVED_VARIABLES:
+                reserved = f"; reserved: {', '.join(sorted(_RESERVED_VARIABLES))}" if name in _RESERVED_VARIABLES else ""
+                self._problem(block, f"variable name '{name}' must be a Terraform identifier "
+                                     f"([A-Za-z_][A-Za-z0-9_-]*){reserved}")
+                continue
+            attrs = block.attributes
+            if "ssm_parameter" in attrs and "secretsmanager_secret" in attrs:
+                self._problem(block, f"variable '{name}' names two secret stores; choose ssm_parameter or "
+                                     "secretsmanager_secret", "secretsmanager_secret")
+                continue
+            for store in ("ssm_parameter", "secretsmanager_secret"):
+                if store in attrs and not attrs[store].strip():
+                    self._problem(block, f"variable '{name}': {store} must not be empty", store)
+            variables.append(EnvironmentVariable(
+                name=name, sensitive=attrs.get("sensitive", False), description=attrs.get("description"),
+                ssm_parameter=attrs.get("ssm_parameter"), secretsmanager_secret=attrs.get("secretsmanager_secret")))
+        return tuple(sorted(variables, key=lambda v: v.name))
 
     def _account_ref(self, block: RawBlock, name: str | None, accounts: dict[str, Account],
                      attribute: str) -> Account | None:
@@ -347,32 +390,66 @@ class _Builder:
 
     # -- modules ---------------------------------------------------------------------------------
 
-    def _module(self, name: str) -> ModuleInterface | None:
-        if name not in self._modules:
-            interface, problems = read_module(self.modules_dir, name)
+    def _module(self, folder: Path, name: str) -> ModuleInterface | None:
+        key = str(folder.resolve())
+        if key not in self._modules:
+            interface, problems = read_module_folder(folder, name)
             self.problems.extend(problems)
-            self._modules[name] = interface
-        return self._modules[name]
+            self._modules[key] = interface
+        return self._modules[key]
 
-    def _call_interfaces(self, env_block: RawBlock) -> dict[str, ModuleInterface]:
+    def _call_interfaces(self, env_block: RawBlock) -> dict[str, tuple[ModuleInterface, ModuleSource]]:
         """The module each call of an environment instantiates (calls with a bad source are left out)."""
         call_blocks = self._unique(list(env_block.children("module")), f"module call in environment '{env_block.label}'")
         known = available_modules(self.modules_dir)
-        interfaces: dict[str, ModuleInterface] = {}
+        interfaces: dict[str, tuple[ModuleInterface, ModuleSource]] = {}
         for name, block in call_blocks.items():
             self._check_name(block, "module")
-            source = block.attributes.get("source")
-            if source is None:
-                self._problem(block, f"module '{name}' needs a source, one of: {', '.join(known) or '(none)'}")
-            elif source not in known:
-                self._problem(block, f"module '{name}' has unknown source '{source}'; modules under "
-                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}", "source")
-            elif (interface := self._module(source)) is not None:
-                interfaces[name] = interface
+            text = block.attributes.get("source")
+            if text is None:
+                self._problem(block, f"module '{name}' needs a source: {ACCEPTED_SOURCES}; modules under "
+                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}")
+                continue
+            try:
+                source = parse_source(text, block.attributes.get("version"), block.file, self.modules_dir)
+            except SourceError as exc:
+                self._problem(block, f"module '{name}': {exc}", exc.attribute)
+                continue
+            interface = self._source_interface(block, name, source, known)
+            if interface is not None:
+                interfaces[name] = (interface, source)
         return interfaces
 
+    def _source_interface(self, block: RawBlock, name: str, source: ModuleSource,
+                          known: list[str]) -> ModuleInterface | None:
+        if source.kind == "catalog":
+            if source.text not in known:
+                self._problem(block, f"module '{name}' has unknown source '{source.text}'; modules under "
+                                     f"{self.modules_dir}: {', '.join(known) or '(none)'}", "source")
+                return None
+            return self._module(self.modules_dir / source.text, source.text)
+        if source.kind == "local":
+            assert source.local_path is not None
+            if not source.local_path.is_dir() or not any(source.local_path.glob("*.tf")):
+                self._problem(block, f"module '{name}' source '{source.text}': no module (*.tf files) at "
+                                     f"{source.local_path}", "source")
+                return None
+            return self._module(source.local_path, source.text)
+        folder = fetched_folder(source)
+        if folder is None:
+            self.unchecked.append(Problem(block.file_of("source"), block.line_of("source"),
+                                          f"module '{name}' source {source.describe()} is not fetched, so its inputs "
+                                          "were not checked; run `python main.py modules fetch`"))
+            return unchecked_module(source.text)
+        if not folder.is_dir():
+            self._problem(block, f"module '{name}' source '{source.text}': the fetched code has no folder "
+                                 f"'{source.subdir}'", "source")
+            return None
+        return self._module(folder, source.text)
+
     def _module_calls(self, env_block: RawBlock, environment: Environment, interfaces: dict[str, ModuleInterface],
-                      used_interfaces: dict[str, ModuleInterface]) -> tuple[ModuleCall, ...]:
+                      used_interfaces: dict[str, ModuleInterface],
+                      sources: dict[str, ModuleSource]) -> tuple[ModuleCall, ...]:
         calls = []
         aliases = {p.alias for p in environment.providers}
         blocks = {b.label: b for b in env_block.children("module")}
@@ -380,76 +457,165 @@ class _Builder:
             block = blocks[name]
             inputs = self._inputs(block, environment, interface, interfaces, used_interfaces)
             providers = self._provider_mapping(block, interface, aliases)
-            self._check_name_length(block, environment, interface)
+            if interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in block.attributes.get("inputs", {}):
+                self._check_name_length(block, environment, interface)
+            source = sources[name]
+            written = {key: (expression.text, Location(block.file_of(f"inputs.{key}"), expression.line))
+                       for key in block.attributes.get("inputs", {})
+                       if (expression := block.expressions.get(f"inputs.{key}")) is not None}
             calls.append(ModuleCall(name=name, module=interface, inputs=MappingProxyType(inputs),
-                                    providers=MappingProxyType(providers)))
+                                    providers=MappingProxyType(providers),
+                                    source=None if source.kind == "catalog" else source,
+                                    location=Location(block.file_of("source"), block.line_of("source")),
+                                    written=MappingProxyType(written)))
+        self._check_root_outputs(blocks, calls)
+        self._check_provider_requirements(blocks, calls)
         return tuple(calls)
+
+    def _check_provider_requirements(self, blocks: dict[str, RawBlock], calls: list[ModuleCall]) -> None:
+        """What terraform init would refuse: an aws constraint no release meets together with the
+        organization's, or two modules whose constraints on another provider exclude each other."""
+        organization_aws = self._settings.aws_provider_version if self._settings else None
+        stated: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # source -> (constraint, file, call)
+        for call in calls:
+            for requirement in call.module.required_providers.values():
+                for constraint, file in requirement.constraints:
+                    try:
+                        provider_versions.parse(constraint)
+                    except provider_versions.ConstraintError as exc:
+                        self._problem(blocks[call.name], f"module '{call.name}' ({call.module.name}): {file} requires "
+                                                         f"{requirement.source} \"{constraint}\": {exc}")
+                        continue
+                    if requirement.source == AWS_PROVIDER_SOURCE and organization_aws:
+                        try:
+                            meets = provider_versions.compatible(constraint, organization_aws)
+                        except provider_versions.ConstraintError:
+                            meets = True  # the organization's own constraint is reported where it is written
+                        if not meets:
+                            self._problem(blocks[call.name], f"module '{call.name}' ({call.module.name}) requires "
+                                                             f"{AWS_PROVIDER_SOURCE} \"{constraint}\" ({file}), which "
+                                                             "no release meets together with the organization's "
+                                                             f"aws_provider_version \"{organization_aws}\"")
+                        continue
+                    for other, other_file, other_call in stated[requirement.source]:
+                        if other_call != call.name and not provider_versions.compatible(constraint, other):
+                            self._problem(blocks[call.name], f"module '{call.name}' requires {requirement.source} "
+                                                             f"\"{constraint}\" ({file}), which no release meets "
+                                                             f"together with \"{other}\" required by module "
+                                                             f"'{other_call}' ({other_file})")
+                    stated[requirement.source].append((constraint, file, call.name))
+
+    def _check_root_outputs(self, blocks: dict[str, RawBlock], calls: list[ModuleCall]) -> None:
+        """Every module output becomes the root output <module>_<output>; two must never share a name."""
+        claimed: dict[str, str] = {}
+        for call in calls:
+            for output in call.module.outputs:
+                root_name = naming.output_name(call.name, output)
+                reference = f"module.{call.name}.{output}"
+                if root_name in claimed:
+                    self._problem(blocks[call.name], f"root output '{root_name}' would expose both {claimed[root_name]} "
+                                                     f"and {reference}; rename module '{call.name}'")
+                else:
+                    claimed[root_name] = reference
 
     def _inputs(self, block: RawBlock, environment: Environment, interface: ModuleInterface,
                 siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> dict[str, Any]:
         written = dict(block.attributes.get("inputs", {}))
         variables = interface.variables
         inputs: dict[str, Any] = {}
-        for key, value in written.items():
-            if key == naming.NAME_PREFIX_VARIABLE and interface.takes_name_prefix:
-                self._problem(block, f"module '{block.label}': do not set {key}; the generator sets it to the "
-                                     "environment name so environments sharing an account never collide", f"inputs.{key}")
-            elif key not in variables:
+        if not interface.checked:  # a remote module not fetched: only what the expressions refer to is checked
+            return {key: self._input_value(block, key, expression, environment, interface, siblings, used)
+                    for key in sorted(written) if (expression := block.expressions.get(f"inputs.{key}")) is not None}
+        for key in written:
+            if key not in variables:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no variable '{key}'; "
                                      f"its variables: {', '.join(sorted(variables)) or '(none)'}", f"inputs.{key}")
-            else:
-                inputs[key] = self._resolve_references(block, f"inputs.{key}", environment, value, siblings, used)
+                continue
+            expression = block.expressions.get(f"inputs.{key}")
+            if expression is not None:  # without it, the loader has reported why
+                inputs[key] = self._input_value(block, key, expression, environment, interface, siblings, used)
+        sets_name_prefix = interface.takes_name_prefix and naming.NAME_PREFIX_VARIABLE not in written
         missing = sorted(v.name for v in variables.values() if v.required and v.name not in written
-                         and v.name != naming.NAME_PREFIX_VARIABLE)
+                         and not (sets_name_prefix and v.name == naming.NAME_PREFIX_VARIABLE))
         if missing:
             self._problem(block, f"module '{block.label}' ({interface.name}) is missing required "
                                  f"input{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-        if interface.takes_name_prefix:
+        if sets_name_prefix:
             inputs[naming.NAME_PREFIX_VARIABLE] = environment.name
         return dict(sorted(inputs.items()))
 
-    def _resolve_references(self, block: RawBlock, attribute: str, environment: Environment, value: Any,
-                            siblings: dict[str, ModuleInterface], used: dict[str, ModuleInterface]) -> Any:
-        """Check module./uses. references and rewrite uses.M.O to the remote-state output it reads."""
-        if isinstance(value, list):
-            return [self._resolve_references(block, attribute, environment, v, siblings, used) for v in value]
-        if isinstance(value, Mapping):
-            return {k: self._resolve_references(block, attribute, environment, v, siblings, used) for k, v in value.items()}
-        if not isinstance(value, str) or "${" not in value:
-            return value
-
-        def rewrite_interpolation(match: re.Match) -> str:
-            expression = match.group(1)
-            forbidden = _FORBIDDEN_ROOT.search(expression)
-            if forbidden:
-                self._problem(block, f"module '{block.label}': '{expression}' refers to {forbidden.group(1)}.*; module "
-                                     "inputs may refer only to module.<name>.<output> and uses.<module>.<output>", attribute)
-            return "${" + _REFERENCE.sub(rewrite_reference, expression) + "}"
-
-        def rewrite_reference(match: re.Match) -> str:
-            root, module_name, output = match.groups()
-            if root == "module":
-                self._check_output(block, attribute, f"module.{module_name}.{output}", module_name, output,
-                                   siblings, f"modules of environment '{environment.name}'", own=block.label)
-                return match.group(0)
-            if environment.uses is None:
-                self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
-                                     f"'{environment.name}' has no uses = \"<environment>\"", attribute)
+    def _input_value(self, block: RawBlock, key: str, expression: Expression, environment: Environment,
+                     interface: ModuleInterface, siblings: dict[str, ModuleInterface],
+                     used: dict[str, ModuleInterface]) -> Any:
+        """Check what the expression refers to and its literal value's type; return its Terraform JSON,
+        with uses.M.O rewritten to the remote-state output it reads."""
+        attribute = f"inputs.{key}"
+        replacements: dict[tuple[int, int], str] = {}
+        for reference in references(expression):
+            if reference.root == "module" and reference.names:
+                module_name = reference.names[0]
+                if len(reference.names) == 1:
+                    self._check_output(block, attribute, str(reference), module_name, None, siblings,
+                                       f"modules of environment '{environment.name}'", own=block.label)
+                else:
+                    self._check_output(block, attribute, str(reference), module_name, reference.names[1], siblings,
+                                       f"modules of environment '{environment.name}'", own=block.label)
+            elif reference.root == "uses" and len(reference.names) >= 2:
+                module_name, output = reference.names[:2]
+                if environment.uses is None:
+                    self._problem(block, f"module '{block.label}' reads uses.{module_name}.{output}, but environment "
+                                         f"'{environment.name}' has no uses = \"<environment>\"", attribute)
+                else:
+                    self._check_output(block, attribute, f"uses.{module_name}.{output}", module_name, output, used,
+                                       f"modules of used environment '{environment.uses}'")
+                end = reference.start + len(f"uses.{module_name}.{output}")
+                replacements[(reference.start, end)] = (f"data.terraform_remote_state.{USES_DATA_SOURCE}.outputs."
+                                                        f"{naming.output_name(module_name, output)}")
+            elif reference.root == "var" and reference.names:
+                declared = {v.name: v for v in environment.variables}
+                variable = declared.get(reference.names[0])
+                if variable is None:
+                    self.problems.append(Problem(
+                        block.file_of(attribute), expression.line_at(reference.start),
+                        f"module '{block.label}' input '{key}': var.{reference.names[0]} is not declared in environment "
+                        f"'{environment.name}'; declare it with variable \"{reference.names[0]}\" {{ sensitive = true }}"
+                        f" (declared: {', '.join(sorted(declared)) or 'none'})"))
+                elif variable.from_secret_store:
+                    end = reference.start + len(f"var.{variable.name}")
+                    replacements[(reference.start, end)] = variable_reference(variable)
             else:
-                self._check_output(block, attribute, f"uses.{module_name}.{output}", module_name, output, used,
-                                   f"modules of used environment '{environment.uses}'")
-            return f"data.terraform_remote_state.uses.outputs.{naming.output_name(module_name, output)}"
+                self.problems.append(Problem(block.file_of(attribute), expression.line_at(reference.start),
+                                             f"module '{block.label}' input '{key}': '{reference}' refers to "
+                                             f"{_reference_kind(reference)}; module inputs may refer only to "
+                                             "module.<name>.<output>, uses.<module>.<output>, var.<declared variable>, "
+                                             "Terraform functions and the variables of a for expression"))
+        self._check_literal_type(block, key, expression, interface)
+        return to_terraform_json(expression, rewritten(expression, replacements) if replacements else None)
 
-        return _INTERPOLATION.sub(rewrite_interpolation, value)
+    def _check_literal_type(self, block: RawBlock, key: str, expression: Expression,
+                            interface: ModuleInterface) -> None:
+        if key not in interface.variables:
+            return
+        constraint = interface.variables[key].type
+        if constraint is None:
+            return
+        try:
+            value = literal_value(expression)
+        except NotLiteral:
+            return  # computed values are Terraform's to check
+        problem = conversion_problem(constraint, value)
+        if problem:
+            self._problem(block, f"module '{block.label}' input '{key}': {problem}; variable '{key}' of module "
+                                 f"'{interface.name}' has type {constraint}", f"inputs.{key}")
 
-    def _check_output(self, block: RawBlock, attribute: str, reference: str, module_name: str, output: str,
+    def _check_output(self, block: RawBlock, attribute: str, reference: str, module_name: str, output: str | None,
                       modules: dict[str, ModuleInterface], where: str, own: str | None = None) -> None:
         if module_name == own:
             self._problem(block, f"module '{block.label}' cannot read its own output ({reference})", attribute)
         elif module_name not in modules:
             self._problem(block, f"{reference}: unknown module '{module_name}'; {where}: "
                                  f"{', '.join(sorted(modules)) or '(none)'}", attribute)
-        elif output not in modules[module_name].outputs:
+        elif output is not None and modules[module_name].checked and output not in modules[module_name].outputs:
             self._problem(block, f"{reference}: module '{module_name}' ({modules[module_name].name}) has no output "
                                  f"'{output}'; its outputs: {', '.join(sorted(modules[module_name].outputs)) or '(none)'}",
                           attribute)
@@ -458,7 +624,7 @@ class _Builder:
         mapping: dict[str, str] = {}
         for key, value in dict(block.attributes.get("providers", {})).items():
             expected = sorted(["aws"] + list(interface.provider_aliases))
-            if key not in expected:
+            if key not in expected and interface.checked:
                 self._problem(block, f"module '{block.label}' ({interface.name}) has no provider configuration '{key}'; "
                                      f"it declares: {', '.join(expected)}", "providers")
                 continue
@@ -555,3 +721,9 @@ def require_account_ids(organization: Organization) -> None:
                     f"environment '{e.name}' is in account '{e.account.name}', which has no id yet; run "
                     "`python main.py bootstrap` to create the account (its id is recorded for later runs) or set id")
             for e in missing])
+
+def _reference_kind(reference: Any) -> str:
+    known = {"var": "a variable", "local": "a local value", "data": "a data source", "path": "path.*",
+             "terraform": "terraform.*", "each": "each.*", "count": "count.*", "self": "self.*",
+             "module": "a whole module", "uses": "a used environment without naming an output"}
+    return known.get(reference.root, f"'{reference.root}', which is not something a module input can read")

@@ -18,6 +18,7 @@ from typing import Any
 from . import naming
 from .errors import UsageError
 from .hcl_loader import RawBlock, expression_of, load_directory
+from .layouts import apply_layouts
 from .models import AccountKind, Environment, Organization
 
 GENERATED_HEADER = "# Development environment written by `python main.py env create`."
@@ -124,9 +125,11 @@ def render_environment(*, name: str, account: str, uses: str | None, ttl: str, b
     lines.append(f'  created = "{stamp}"')
     for module in modules:
         lines += ["", f'  module "{module.label}" {{']
-        for key in ("source", "providers", "inputs"):
+        for key in ("source", "version", "providers"):
             if key in module.attributes:
                 lines.append(f"    {key} = {_hcl_value(module.attributes[key], 4)}")
+        if "inputs" in module.attributes:
+            lines.append(f"    inputs = {_inputs_as_written(module)}")
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -157,6 +160,7 @@ def _environment(organization: Organization, name: str) -> Environment:
 
 def _raw_modules(environments_dir: Path, environment: str) -> list[RawBlock]:
     blocks, _ = load_directory(environments_dir)
+    blocks, _, _ = apply_layouts(blocks)  # a copy gets the template's effective modules
     block = next(b for b in blocks if b.kind == "environment" and b.label == environment)
     return list(block.children("module"))
 
@@ -178,6 +182,18 @@ def _hcl_value(value: Any, indent: int) -> str:
         body = [f"{pad}{_hcl_key(k).ljust(width)} = {_hcl_value(v, indent + 2)}" for k, v in value.items()]
         return "{\n" + "\n".join(body) + "\n" + " " * indent + "}"
     raise TypeError(f"cannot write {value!r} as HCL")
+
+
+def _inputs_as_written(module: RawBlock) -> str:
+    """The template's inputs with each expression's exact text: python-hcl2's values would change
+    the meaning of some (quotes inside function calls, null, heredocs)."""
+    inputs = module.attributes["inputs"]
+    expressions = {key: module.expressions.get(f"inputs.{key}") for key in inputs}
+    if any(e is None for e in expressions.values()):
+        return _hcl_value(inputs, 4)
+    width = max((len(_hcl_key(k)) for k in inputs), default=0)
+    body = [f"      {_hcl_key(k).ljust(width)} = {e.text}" for k, e in expressions.items()]
+    return "{\n" + "\n".join(body) + "\n    }"
 
 
 def _hcl_string(text: str) -> str:

@@ -20,10 +20,12 @@ import hcl2
 from lark.exceptions import UnexpectedInput
 
 from .errors import Problem
+from .expressions import Expression, ExpressionSyntaxError, SourceText
 
 STRING = "a quoted string"
 STRING_LIST = "a list of quoted strings"
 MAP = "a map"
+BOOL = "true or false"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,10 @@ class BlockSchema:
 
 
 PROVIDER_SCHEMA = BlockSchema(attributes={"region": STRING, "account": STRING})
-MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "inputs": MAP, "providers": MAP})
+MODULE_SCHEMA = BlockSchema(attributes={"source": STRING, "version": STRING, "inputs": MAP, "providers": MAP})
+# A root variable of the workspace: its value comes from TF_VAR_<name>, or from a secret store read at plan time.
+VARIABLE_SCHEMA = BlockSchema(attributes={"sensitive": BOOL, "description": STRING, "ssm_parameter": STRING,
+                                          "secretsmanager_secret": STRING})
 
 # The configuration contract. Extend only compatibly: new optional attributes, never renamed ones.
 SCHEMA: Mapping[str, BlockSchema] = {
@@ -54,10 +59,13 @@ SCHEMA: Mapping[str, BlockSchema] = {
     "account": BlockSchema(
         attributes={"id": STRING, "email": STRING, "kind": STRING, "owner": STRING, "extensions": STRING_LIST}
     ),
+    # Modules and variables stated once for many environments (see generators/layouts.py).
+    "layout": BlockSchema(attributes={"description": STRING},
+                          blocks={"module": MODULE_SCHEMA, "variable": VARIABLE_SCHEMA}),
     "environment": BlockSchema(
         attributes={"account": STRING, "region": STRING, "uses": STRING, "ttl": STRING, "branch": STRING,
-                    "owner": STRING, "created": STRING},
-        blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA},
+                    "owner": STRING, "created": STRING, "layout": STRING},
+        blocks={"provider": PROVIDER_SCHEMA, "module": MODULE_SCHEMA, "variable": VARIABLE_SCHEMA},
     ),
 }
 
@@ -76,12 +84,22 @@ class RawBlock:
     file: str
     line: int
     attribute_lines: Mapping[str, int]
+    # Module inputs as written (``inputs.<key>``): python-hcl2's values change some expressions' meaning.
+    expressions: Mapping[str, Expression] = field(default_factory=lambda: MappingProxyType({}))
+    # Attributes written in another file than ``file`` (merged in from a layout): attribute -> file.
+    attribute_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def line_of(self, attribute: str) -> int:
         """The line of ``attribute`` (or ``map.key``), falling back to the enclosing attribute, then the block."""
         while attribute not in self.attribute_lines and "." in attribute:
             attribute = attribute.rsplit(".", 1)[0]
         return self.attribute_lines.get(attribute, self.line)
+
+    def file_of(self, attribute: str) -> str:
+        """The file ``attribute`` (or ``map.key``) was written in."""
+        while attribute not in self.attribute_files and "." in attribute:
+            attribute = attribute.rsplit(".", 1)[0]
+        return self.attribute_files.get(attribute, self.file)
 
     def children(self, kind: str) -> tuple["RawBlock", ...]:
         return tuple(b for b in self.blocks if b.kind == kind)
@@ -178,7 +196,7 @@ def load_file(path: Path) -> tuple[list[RawBlock], list[Problem]]:
         return [], [Problem(name, getattr(exc, "line", None), f"HCL syntax error: {_first_line(exc)}")]
     except Exception as exc:  # python-hcl2 raises bare exceptions for some malformed input
         return [], [Problem(name, None, f"HCL syntax error: {_first_line(exc)}")]
-    return _Reader(name, text.splitlines()).top_level(document)
+    return _Reader(name, text.splitlines(), SourceText(text)).top_level(document)
 
 
 def _first_line(exc: Exception) -> str:
@@ -187,9 +205,10 @@ def _first_line(exc: Exception) -> str:
 
 
 class _Reader:
-    def __init__(self, file: str, lines: list[str]):
+    def __init__(self, file: str, lines: list[str], source: SourceText | None = None):
         self.file = file
         self.lines = lines
+        self.source = source
         self.problems: list[Problem] = []
 
     def top_level(self, document: Mapping[str, Any]) -> tuple[list[RawBlock], list[Problem]]:
@@ -230,6 +249,7 @@ class _Reader:
         attributes: dict[str, Any] = {}
         attribute_lines: dict[str, int] = {}
         nested_blocks: list[RawBlock] = []
+        expressions: dict[str, Expression] = {}
         where = f"in {kind} \"{label}\""
         for key, value in body.items():
             if key in _META_KEYS:
@@ -252,8 +272,26 @@ class _Reader:
             if schema.attributes[key] == MAP:  # so a problem with one input points at its own line
                 for inner in value:
                     attribute_lines[f"{key}.{inner}"] = self._find_line(inner, line, end)
+            if kind == "module" and key == "inputs":
+                expressions.update(self._input_expressions(label, value, line))
+                attribute_lines.update({name: e.line for name, e in expressions.items()})
         return RawBlock(kind, label, MappingProxyType(attributes), tuple(nested_blocks), self.file, start,
-                        MappingProxyType(attribute_lines))
+                        MappingProxyType(attribute_lines), MappingProxyType(expressions))
+
+    def _input_expressions(self, module: str, value: Mapping[str, Any], line: int) -> dict[str, Expression]:
+        """Each input's expression cut from the source text, keyed ``inputs.<name>``."""
+        if self.source is None:
+            return {}
+        try:
+            items = self.source.object_attribute("inputs", line)
+        except ExpressionSyntaxError as exc:
+            self._problem(self.source.line_of(exc.offset), f"in module \"{module}\": {exc}")
+            return {}
+        if items is None or set(items) != {k for k in value if k not in _META_KEYS}:
+            self._problem(line, f"in module \"{module}\": inputs must be an object written as "
+                                "inputs = { name = expression ... }")
+            return {}
+        return {f"inputs.{name}": expression for name, expression in items.items()}
 
     def _find_line(self, name: str, start: int, end: int) -> int:
         """python-hcl2 locates blocks only; find an attribute's line by its ``name =`` within its block."""
@@ -303,5 +341,8 @@ def _shape_problem(value: Any, shape: str) -> str | None:
             return f"got {value!r}"
     elif shape == MAP:
         if not isinstance(value, Mapping):
+            return f"got {value!r}"
+    elif shape == BOOL:
+        if not isinstance(value, bool):
             return f"got {value!r}"
     return None

@@ -13,6 +13,9 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import naming
+from .errors import Problem
+from .module_sources import ModuleSource
+from .module_types import TfType
 
 
 class AccountKind(str, Enum):
@@ -72,12 +75,22 @@ class ModuleVariable:
     name: str
     required: bool
     sensitive: bool = False
+    type: TfType | None = None  # None: no type constraint, or one the generator does not read
 
 
 @dataclass(frozen=True)
 class ModuleOutput:
     name: str
     sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderRequirement:
+    """One provider a module (or a local module it calls) requires: ``required_providers`` entries."""
+
+    name: str  # the local name, like aws or random
+    source: str  # like hashicorp/aws
+    constraints: tuple[tuple[str, str], ...] = ()  # (version constraint, the file that states it)
 
 
 @dataclass(frozen=True)
@@ -92,19 +105,47 @@ class ModuleInterface:
     # From a `length(var.name_prefix) <= N` validation: the longest environment name the module accepts.
     name_prefix_max_length: int | None = None
     name_prefix_reason: str | None = None
+    # From `required_providers` of the module and, recursively, of the local modules it calls.
+    required_providers: Mapping[str, ProviderRequirement] = field(default_factory=lambda: MappingProxyType({}))
+    # False for a git or registry module not fetched yet: its inputs and outputs cannot be checked.
+    checked: bool = True
 
     @property
     def takes_name_prefix(self) -> bool:
-        return naming.NAME_PREFIX_VARIABLE in self.variables
+        """The generator sets name_prefix only where the module requires it: elsewhere (an optional
+        name_prefix, like the AWS argument beside `name`) it may mean something else."""
+        variable = self.variables.get(naming.NAME_PREFIX_VARIABLE)
+        return variable is not None and variable.required
 
 
 @dataclass(frozen=True)
 class ModuleCall:
     name: str
     module: ModuleInterface
+    source: ModuleSource | None = None  # None: the folder under modules/ named module.name
+    location: Location = Location("", None)  # where the call (or its source) is written
+    # Each input as written, and where (the environment's file or its layout's): for `show`.
+    written: Mapping[str, tuple[str, Location]] = field(default_factory=lambda: MappingProxyType({}))
     # Terraform-JSON values: literals as written, references already rewritten to Terraform syntax.
     inputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class EnvironmentVariable:
+    """A root variable of an environment's workspace. Its value is never written to a generated file:
+    it comes from TF_VAR_<name> at plan time, or from the secret store named here, read inside the
+    environment's own account."""
+
+    name: str
+    sensitive: bool = False
+    description: str | None = None
+    ssm_parameter: str | None = None  # an SSM Parameter Store name (SecureString), read with decryption
+    secretsmanager_secret: str | None = None  # a Secrets Manager secret name or ARN
+
+    @property
+    def from_secret_store(self) -> bool:
+        return self.ssm_parameter is not None or self.secretsmanager_secret is not None
 
 
 @dataclass(frozen=True)
@@ -120,6 +161,17 @@ class Environment:
     owner: str | None = None
     created: str | None = None  # UTC, naming.TIMESTAMP_FORMAT; with ttl it sets the expiry
     location: Location = Location("", None)
+    variables: tuple[EnvironmentVariable, ...] = ()
+    layout: str | None = None
+    layout_location: Location | None = None  # where the layout is defined: its file is part of the definition
+
+    @property
+    def definition_files(self) -> tuple[str, ...]:
+        """The files whose change changes this environment's definition."""
+        files = [self.location.file]
+        if self.layout_location is not None and self.layout_location.file not in files:
+            files.append(self.layout_location.file)
+        return tuple(files)
 
     @property
     def kind(self) -> AccountKind:
@@ -144,6 +196,8 @@ class Organization:
     accounts: tuple[Account, ...]
     environments: tuple[Environment, ...]
     modules: Mapping[str, ModuleInterface]
+    # Remote modules whose inputs were not checked (not fetched): reported by validate, refused by synth.
+    unchecked: tuple[Problem, ...] = ()
 
     @property
     def name(self) -> str:

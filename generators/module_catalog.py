@@ -13,7 +13,9 @@ from typing import Any, Mapping
 import hcl2
 
 from .errors import Problem
-from .models import ModuleInterface, ModuleOutput, ModuleVariable
+from .expressions import ExpressionSyntaxError, SourceText
+from .models import ModuleInterface, ModuleOutput, ModuleVariable, ProviderRequirement
+from .module_types import parse_type
 from .naming import NAME_PREFIX_VARIABLE
 
 _NAME_PREFIX_LIMIT = re.compile(rf"length\(\s*var\.{NAME_PREFIX_VARIABLE}\s*\)\s*<=\s*(\d+)")
@@ -26,7 +28,17 @@ def available_modules(modules_dir: Path) -> list[str]:
 
 
 def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
-    folder = modules_dir / name
+    return read_module_folder(modules_dir / name, name)
+
+
+def unchecked_module(name: str) -> ModuleInterface:
+    """A remote module whose source has not been fetched: its variables and outputs are unknown."""
+    return ModuleInterface(name=name, path="", variables=MappingProxyType({}), outputs=MappingProxyType({}),
+                           checked=False)
+
+
+def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
+    """The interface of the module in ``folder``; ``name`` is how messages call it."""
     variables: dict[str, ModuleVariable] = {}
     outputs: dict[str, ModuleOutput] = {}
     aliases: list[str] = []
@@ -35,18 +47,27 @@ def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, l
     problems: list[Problem] = []
     for path in sorted(folder.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            document = hcl2.loads(text)
         except Exception as exc:  # a broken module is reported like a broken environment file
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
+        source: SourceText | None = SourceText(text)
+        try:
+            source.tokens  # noqa: B018 - types are read from the text; if it cannot be, they are not checked
+        except ExpressionSyntaxError:
+            source = None
         for var_name, body in _labelled(document, "variable"):
             variables[var_name] = ModuleVariable(var_name, required="default" not in body,
-                                                 sensitive=body.get("sensitive") is True)
+                                                 sensitive=body.get("sensitive") is True,
+                                                 type=parse_type(source.attribute_in_block("variable", var_name, "type"))
+                                                 if source is not None else None)
             if var_name == NAME_PREFIX_VARIABLE:
                 limit, reason = _name_prefix_limit(body)
         for out_name, body in _labelled(document, "output"):
             outputs[out_name] = ModuleOutput(out_name, sensitive=body.get("sensitive") is True)
         aliases.extend(_configuration_aliases(document))
+    requirements = _provider_requirements(folder, set(), problems)
     if problems:
         return None, problems
     return ModuleInterface(
@@ -57,6 +78,7 @@ def read_module(modules_dir: Path, name: str) -> tuple[ModuleInterface | None, l
         provider_aliases=tuple(sorted(set(aliases))),
         name_prefix_max_length=limit,
         name_prefix_reason=reason,
+        required_providers=MappingProxyType(requirements),
     ), []
 
 
@@ -84,3 +106,48 @@ def _configuration_aliases(document: Mapping[str, Any]) -> list[str]:
                 for alias in aws.get("configuration_aliases", []):
                     aliases.append(str(alias).removeprefix("${").removesuffix("}"))
     return aliases
+
+
+def _provider_requirements(folder: Path, visited: set[Path], problems: list[Problem]) -> dict[str, ProviderRequirement]:
+    """``required_providers`` of the module in ``folder`` and of the local modules it calls, merged."""
+    folder = folder.resolve()
+    if folder in visited:
+        return {}
+    visited.add(folder)
+    found: dict[str, ProviderRequirement] = {}
+
+    def add(requirement: ProviderRequirement) -> None:
+        known = found.get(requirement.name)
+        if known is None:
+            found[requirement.name] = requirement
+        else:
+            found[requirement.name] = ProviderRequirement(known.name, known.source,
+                                                          known.constraints + requirement.constraints)
+
+    for path in sorted(folder.glob("*.tf")):
+        try:
+            document = hcl2.loads(path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
+            continue
+        for terraform in document.get("terraform", []):
+            for required in terraform.get("required_providers", []):
+                for name, spec in required.items():
+                    add(_requirement(name, spec, str(path)))
+        for _, call in _labelled(document, "module"):
+            source = call.get("source")
+            if isinstance(source, str) and source.startswith(("./", "../")):
+                for requirement in _provider_requirements(folder / source, visited, problems).values():
+                    add(requirement)
+    return found
+
+
+def _requirement(name: str, spec: Any, file: str) -> ProviderRequirement:
+    if isinstance(spec, str):  # the legacy form: aws = ">= 5.0"
+        return ProviderRequirement(name, f"hashicorp/{name}", ((spec, file),))
+    source = spec.get("source") if isinstance(spec, Mapping) else None
+    version = spec.get("version") if isinstance(spec, Mapping) else None
+    source = source if isinstance(source, str) else f"hashicorp/{name}"
+    if source.count("/") == 2 and source.startswith("registry.terraform.io/"):
+        source = source.removeprefix("registry.terraform.io/")
+    return ProviderRequirement(name, source.lower(), ((version, file),) if isinstance(version, str) else ())

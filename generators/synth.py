@@ -26,6 +26,8 @@ def plan_synthesis(request: SynthRequest) -> OutputPlan:
     """Render every workspace into a scratch folder and compare it with the output folder. Writes nothing
     into the output folder."""
     organization = request.organization
+    if organization.unchecked:  # a workspace needs every module's outputs, which only its fetched code tells
+        raise ConfigError(list(organization.unchecked))
     require_account_ids(organization)
     outdir = request.outdir.resolve()
     options = WorkspaceOptions(modules_dir=str(request.modules_dir.resolve()), stacks_dir=str(outdir / STACKS),

@@ -17,13 +17,23 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import TOOL_NAME, naming
-from .models import AccountKind, Environment, Organization
+from .models import AccountKind, Environment, EnvironmentVariable, ModuleCall, Organization
 
 USES_DATA_SOURCE = "uses"
+AWS_PROVIDER_SOURCE = "hashicorp/aws"
 # Every role this workspace assumes is named by this variable: the deploy role by default, the
 # read-only plan role for pull-request plans (`-var role_name=...`, and the backend's role through
 # `-backend-config`, since a backend cannot read variables).
 ROLE_VARIABLE = "role_name"
+
+
+def variable_reference(variable: EnvironmentVariable) -> str:
+    """What ``var.<name>`` reads in the workspace: the root variable, or the secret store's data source."""
+    if variable.ssm_parameter is not None:
+        return f"data.aws_ssm_parameter.{variable.name}.value"
+    if variable.secretsmanager_secret is not None:
+        return f"data.aws_secretsmanager_secret_version.{variable.name}.secret_string"
+    return f"var.{variable.name}"
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,12 @@ def build_workspace(organization: Organization, environment: Environment,
         providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account.id, options))
 
     sections: dict[str, Any] = {
-        "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role)},
+        "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role),
+                     **_root_variables(environment)},
         "terraform": {
             "required_version": naming.REQUIRED_TERRAFORM_VERSION,
-            "required_providers": {"aws": {"source": "hashicorp/aws", "version": settings.aws_provider_version}},
+            "required_providers": {"aws": {"source": AWS_PROVIDER_SOURCE, "version": settings.aws_provider_version},
+                                   **_module_providers(environment)},
         },
         "provider": {"aws": providers},
     }
@@ -86,12 +98,17 @@ def build_workspace(organization: Organization, environment: Environment,
         if options.local_endpoint:
             used_config["use_path_style"] = True
         sections["data"] = {"terraform_remote_state": {USES_DATA_SOURCE: {"backend": "s3", "config": used_config}}}
+    secret_sources = _secret_data_sources(environment)
+    if secret_sources:
+        sections.setdefault("data", {}).update(secret_sources)
 
     stack_dir = os.path.join(options.stacks_dir, environment.name)
     modules: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for call in environment.modules:
-        block: dict[str, Any] = {"source": _relative_source(stack_dir, options.modules_dir, call.module.name)}
+        block: dict[str, Any] = {"source": _call_source(call, stack_dir, options.modules_dir)}
+        if call.source is not None and call.source.version is not None:
+            block["version"] = call.source.version
         block.update(call.inputs)
         if call.providers:
             block["providers"] = dict(call.providers)
@@ -146,6 +163,53 @@ def _provider(organization: Organization, environment: Environment, alias: str |
     return provider
 
 
+def _module_providers(environment: Environment) -> dict[str, Any]:
+    """Providers other than aws that the environment's modules require, their constraints intersected
+    (Terraform's list form: every constraint must hold)."""
+    providers: dict[str, dict[str, Any]] = {}
+    constraints: dict[str, list[str]] = {}
+    for call in environment.modules:
+        for requirement in call.module.required_providers.values():
+            if requirement.source == AWS_PROVIDER_SOURCE:
+                continue
+            providers.setdefault(requirement.name, {"source": requirement.source})
+            known = constraints.setdefault(requirement.name, [])
+            known.extend(c for c, _ in requirement.constraints if c not in known)
+    for name, listed in constraints.items():
+        if listed:
+            providers[name]["version"] = ", ".join(listed)
+    return dict(sorted(providers.items()))
+
+
+def _root_variables(environment: Environment) -> dict[str, Any]:
+    """Declared variables without a secret store: values only from TF_VAR_<name> (or -var), never written."""
+    variables: dict[str, Any] = {}
+    for variable in environment.variables:
+        if variable.from_secret_store:
+            continue
+        declaration: dict[str, Any] = {}
+        if variable.description:
+            declaration["description"] = variable.description
+        if variable.sensitive:
+            declaration["sensitive"] = True
+        variables[variable.name] = declaration
+    return variables
+
+
+def _secret_data_sources(environment: Environment) -> dict[str, Any]:
+    """Secret stores read at plan time by the environment's own provider, so inside its own account."""
+    ssm = {v.name: {"name": v.ssm_parameter, "with_decryption": True}
+           for v in environment.variables if v.ssm_parameter is not None}
+    secrets = {v.name: {"secret_id": v.secretsmanager_secret}
+               for v in environment.variables if v.secretsmanager_secret is not None}
+    sources: dict[str, Any] = {}
+    if ssm:
+        sources["aws_ssm_parameter"] = ssm
+    if secrets:
+        sources["aws_secretsmanager_secret_version"] = secrets
+    return sources
+
+
 def _role_variable(deploy_role: str, plan_role: str) -> dict[str, Any]:
     return {
         "type": "string",
@@ -166,6 +230,16 @@ def _role_arn_expression(account_id: str | None) -> str:
 def _session_name(environment: str) -> str:
     # CloudTrail shows this, so who changed what is visible per environment (limit: 64 characters).
     return f"{TOOL_NAME}-{environment}"[:64]
+
+
+def _call_source(call: ModuleCall, stack_dir: str, modules_dir: str) -> str:
+    """Remote sources as written (terraform init fetches them); local folders relative to the stack."""
+    if call.source is None:
+        return _relative_source(stack_dir, modules_dir, call.module.name)
+    if call.source.local_path is None:
+        return call.source.text
+    relative = os.path.relpath(call.source.local_path, stack_dir).replace(os.sep, "/")
+    return relative if relative.startswith(".") else f"./{relative}"
 
 
 def _relative_source(stack_dir: str, modules_dir: str, module: str) -> str:

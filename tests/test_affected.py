@@ -78,8 +78,13 @@ def planned(result: dict[str, Affected]) -> set[str]:
 # -- the rules -------------------------------------------------------------------------------------------
 
 
+OVERRIDE = ('  layout  = "full-stack"\n',
+            '  layout  = "full-stack"\n\n  module "api" {\n    inputs = {\n      bucket_name = "qa-static-assets"\n'
+            '    }\n  }\n')
+
+
 def test_a_module_input_change_affects_exactly_that_environment(repo):
-    edit(repo / "environments/qa.hcl", "bucket_name = module.infra.bucket_name", 'bucket_name = "qa-static-assets"')
+    edit(repo / "environments/qa.hcl", *OVERRIDE)
     commit(repo)
 
     result = affected(repo)
@@ -90,7 +95,7 @@ def test_a_module_input_change_affects_exactly_that_environment(repo):
 
 
 def test_affected_entries_carry_what_ci_needs(repo):
-    edit(repo / "environments/qa.hcl", "bucket_name = module.infra.bucket_name", 'bucket_name = "qa-static-assets"')
+    edit(repo / "environments/qa.hcl", *OVERRIDE)
     commit(repo)
 
     entry = affected(repo)["qa"].as_dict()
@@ -245,7 +250,7 @@ def test_a_renamed_environment_is_one_removed_and_one_new(repo):
 
 
 def test_working_tree_and_untracked_changes_count(repo):
-    edit(repo / "environments/qa.hcl", "bucket_name = module.infra.bucket_name", 'bucket_name = "qa-static-assets"')
+    edit(repo / "environments/qa.hcl", *OVERRIDE)
     new = (repo / "environments/feature-search.hcl")
     new.write_text((repo / "environments/hotfix-login.hcl").read_text()
                    .replace('"hotfix-login"', '"feature-search"').replace("hotfix/login", "feature/search"))
@@ -265,8 +270,7 @@ def test_one_file_with_several_environments_maps_lines_to_blocks(repo):
     git(repo, "tag", "-f", BASE)
     text = qa.read_text()
     second = text.index('environment "uat"')
-    qa.write_text(text[:second] + text[second:].replace("bucket_name = module.infra.bucket_name",
-                                                        'bucket_name = "uat-static-assets"'))
+    qa.write_text(text[:second] + text[second:].replace(*OVERRIDE))
     commit(repo)
 
     assert set(affected(repo)) == {"uat"}
@@ -359,7 +363,7 @@ def test_an_environments_folder_below_the_repository_root(tmp_path, cli):
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "move into infra/")
     git(root, "tag", "-f", BASE)
-    edit(root / "infra/environments/qa.hcl", "bucket_name = module.infra.bucket_name", 'bucket_name = "qa-static"')
+    edit(root / "infra/environments/qa.hcl", *OVERRIDE)
 
     result = cli("--environments", "infra/environments", "--modules", "infra/modules", "affected",
                  "--changed-since", BASE, "--json", cwd=root)
@@ -403,3 +407,14 @@ def test_hunk_lines_that_look_like_headers_are_content():
 def test_unquote_undoes_gits_quoting():
     assert _unquote('"a/with\\ttab \\"quoted\\".hcl"') == 'a/with\ttab "quoted".hcl'
     assert _unquote("b/plain.hcl") == "b/plain.hcl"
+
+
+def test_a_layout_change_affects_the_environments_that_name_it(repo):
+    edit(repo / "environments/layouts.hcl", "      table_name  = uses.infra.table_name\n",
+         "      table_name  = uses.infra.table_name # read from dev\n")
+    commit(repo)
+
+    result = affected(repo)
+
+    assert set(result) == {"feature-checkout", "hotfix-login"}
+    assert result["hotfix-login"].reasons == ("layout 'branch-api' changed (environments/layouts.hcl)",)

@@ -66,7 +66,7 @@ def make_project(tmp_path: Path, keep: tuple[str, ...] | None = None) -> Path:
     project = copy_project(tmp_path / "project")
     if keep is not None:
         for path in (project / "environments").glob("*.hcl"):
-            if path.stem not in {"accounts", "organization", *keep}:
+            if path.stem not in {"accounts", "organization", "layouts", *keep}:
                 path.unlink()
     return project
 
