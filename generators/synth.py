@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ def plan_synthesis(request: SynthRequest) -> SynthPlan:
         _refuse_what_the_cli_would_delete(outdir, {e.name for e in organization.environments})
     with tempfile.TemporaryDirectory(prefix="synth-") as scratch:
         cdktf_engine.synthesize(organization, documents, Path(scratch), request.with_extensions, engine)
-        rendered = read_tree(Path(scratch))
+        rendered = {path: _canonical(path, content) for path, content in read_tree(Path(scratch)).items()}
     notes = _add_lock_files(rendered, organization, request.modules_dir)
     plan = plan_output(rendered, outdir)
     return SynthPlan(**vars(plan), for_cdk_cli=for_cdk_cli, notes=notes)
@@ -71,6 +72,14 @@ def write_synthesis(plan: SynthPlan) -> OutputReport:
 
 def stack_dir(outdir: Path, environment: Environment) -> Path:
     return outdir / STACKS / environment.name
+
+
+def _canonical(path: str, content: bytes) -> bytes:
+    """One JSON layout whichever engine wrote the file (cdktf spells empty lists over two lines, cdktn
+    as []), so switching engines changes nothing but the engine's version marker."""
+    if not path.endswith(".json"):
+        return content
+    return json.dumps(json.loads(content), indent=2, ensure_ascii=False).encode()
 
 
 def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path) -> tuple[str, ...]:

@@ -35,7 +35,14 @@ DEFAULT_ENGINE = "cdktf"  # when both are installed and none is chosen: the one 
 
 
 def installed_engines() -> tuple[str, ...]:
-    return tuple(name for name in ENGINES if importlib.util.find_spec(name) is not None)
+    return tuple(name for name in ENGINES if _importable(name))
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
 
 
 def choose_engine(requested: str | None = None, project_dir: Path | None = None) -> Engine:
