@@ -92,8 +92,8 @@ def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modu
                                    f"aws_provider_version: {exc}")]) from exc
     mirrors = provider_mirrors()
     if not mirrors:
-        return ("no Terraform provider mirror is configured, so the stacks get no .terraform.lock.hcl; "
-                "`terraform init` writes one from the registry (see README, Dependency lock files)",)
+        return ("no Terraform provider mirror is configured, so no .terraform.lock.hcl is written; "
+                "`terraform init` writes them from the registry (see README, Dependency lock files)",)
     locks = provider_lock.ProviderLocks(mirrors, provider_lock.default_hash_cache())
     aws = provider_lock.provider_address("hashicorp/aws")
     by_module: dict[str, dict[str, tuple[provider_lock.Constraint, ...]]] = {}
@@ -109,7 +109,7 @@ def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modu
         try:
             lock_files[f"{STACKS}/{environment.name}/{provider_lock.LOCK_FILE}"] = locks.lock_file(requirements)
         except provider_lock.ProviderNotInMirror as exc:
-            return (f"{exc}; the stacks get no .terraform.lock.hcl",)
+            return (f"{exc}; no .terraform.lock.hcl is written (lock files already there are left as they are)",)
     rendered.update(lock_files)
     return ()
 
