@@ -25,7 +25,8 @@ STACK_FILE = "cdk.tf.json"
 # What the tool and Terraform put into a stack folder that is safe to delete with the stack.
 # Remote state lives in S3; `.terraform/` holds only a cache and the backend's configuration.
 DISPOSABLE_IN_STACK = {STACK_FILE, "metadata.json", ".terraform", ".terraform.lock.hcl", "plan.tfplan",
-                       "plan.json", "terraform.log"}
+                       "plan.json", "terraform.log",
+                       "plan"}  # the saved plan of `cdktf diff/deploy`
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,31 @@ def test_cdktf_cli_deploys_the_api_environments_after_their_shared_infrastructur
     assert destroy.returncode == 0, destroy.stdout[-4000:] + destroy.stderr[-4000:]
     assert state_resources(organization, "feature-checkout") == []
     assert state_resources(organization, "dev")  # what it used stays
+
+    # its definition goes too: the stack folder, with the CLI's saved plan and Terraform's cache, is removed
+    (project / "environments" / "feature-checkout.hcl").unlink()
+    removal = run_cdk(engine, project, "synth", env=sandbox_env)
+    assert removal.returncode == 0, removal.stdout + removal.stderr
+    assert "removed  feature-checkout" in removal.stdout
+    assert stack_folders(project) == ["dev", "hotfix-login"]
+
+
+def test_cdktn_cli_deploys_and_destroys_in_dependency_order(tmp_path, sandbox_env):
+    engine = "cdktn"
+    project = cdk_project(tmp_path, engine, keep=("dev", "feature-checkout"))
+    organization = create_state_buckets(project)
+
+    deploy = run_cdk(engine, project, "deploy", "*", "--auto-approve", env=sandbox_env)
+    assert deploy.returncode == 0, deploy.stdout[-4000:] + deploy.stderr[-4000:]
+    assert '"version": "0.24.0"' in (project / OUT / "manifest.json").read_text()  # synthesized by CDK Terrain
+    assert any("aws_dynamodb_table" in r for r in state_resources(organization, "dev"))
+    assert any("aws_iam_role" in r for r in state_resources(organization, "feature-checkout"))
+
+    output = run_cdk(engine, project, "output", "feature-checkout", env=sandbox_env)
+    assert output.returncode == 0, output.stdout + output.stderr
+    assert "api_role_arn" in output.stdout, output.stdout
+
+    # '*' destroys the user before what it uses: dev's state is still readable while feature-checkout goes
+    destroy = run_cdk(engine, project, "destroy", "*", "--auto-approve", env=sandbox_env)
+    assert destroy.returncode == 0, destroy.stdout[-4000:] + destroy.stderr[-4000:]
+    assert state_resources(organization, "feature-checkout") == [] == state_resources(organization, "dev")
