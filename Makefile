@@ -18,7 +18,7 @@ test: install  ## the test suite: real terraform, real provider, real moto serve
 benchmark: install
 	$(PY) benchmarks/synth_benchmark.py
 
-install: $(VENV)/.installed node_modules/.installed tools
+install: $(VENV)/.installed node_modules/.installed tools/node22/.installed tools
 
 # Graphviz renders `graph --format dot` (the tests render it for real). Installed from Debian's packages
 # when missing and this user may; otherwise say how.
@@ -29,9 +29,16 @@ tools:
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[typed,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[typed,test,cdktn]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# cdktn-cli (CDK Terrain's CLI) needs Node.js >= 22.19. On an older system Node.js, a pinned Node.js 22
+# goes to tools/node22 (from npm's `node` package); the tests run cdktn with it first on PATH.
+tools/node22/.installed: tools/node22/package.json tools/node22/package-lock.json
+	node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)' || \
+	  npm ci --prefix tools/node22 --no-audit --no-fund --loglevel=error
 	touch $@

@@ -3,14 +3,15 @@
 
 Measures, in one run and each in a fresh process (cold):
   * `python main.py synth --no-extensions` of the example organization, and of generated
-    organizations with 100 and 1,000 development environments;
+    organizations with 100 and 1,000 development environments, through each engine installed
+    (cdktf: CDK for Terraform; cdktn: CDK Terrain);
   * the baseline: the same workspaces synthesized through cdktf with typed
     `cdktf_cdktf_provider_aws` constructs (AwsProvider, DataTerraformRemoteStateS3, ...);
 and prints wall time, peak memory (the largest process: Python or cdktf's Node.js runtime) and
 ratios against the baseline. Targets (from the issue): example >= 10x faster than the baseline;
 1,000 environments < 10 s and < 300 MB; time linear in the number of environments.
 
-    .venv/bin/python benchmarks/synth_benchmark.py [--sizes 100,1000] [--skip-baseline]
+    .venv/bin/python benchmarks/synth_benchmark.py [--sizes 100,1000] [--engines cdktf,cdktn] [--skip-baseline]
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000", help="development environment counts to generate")
     parser.add_argument("--skip-baseline", action="store_true", help="skip the typed-constructs baseline")
+    parser.add_argument("--engines", default=None, help="engines to measure (default: every one installed)")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from generators.engine import installed_engines
+
+    engines = args.engines.split(",") if args.engines else list(installed_engines())
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     cases = [("example", 0)] + [(f"{n} dev envs", n) for n in map(int, args.sizes.split(","))]
     rows = []
@@ -83,24 +89,27 @@ def main() -> None:
             folder = Path(scratch) / label.replace(" ", "-")
             environments = generated_organization(folder, size) if size else ROOT / "environments"
             count = sum(1 for _ in environments.glob("*.hcl")) - 2 + size  # minus organization and accounts files
-            ours = measure([PYTHON, str(ROOT / "main.py"), "--environments", str(environments), "synth",
-                            "--no-extensions", "--out", str(folder / "ours")], env)
             baseline = None
             if not args.skip_baseline:
                 baseline = measure([PYTHON, str(ROOT / "benchmarks" / "typed_baseline.py"), str(environments),
                                     str(folder / "baseline")], env)
-            rows.append((label, count, ours, baseline))
-    print(f"{'case':<16}{'envs':>6}{'synth s':>10}{'peak MB':>10}{'baseline s':>12}{'peak MB':>10}{'speed-up':>10}")
-    for label, count, (seconds, megabytes), baseline in rows:
+            for engine in engines:
+                ours = measure([PYTHON, str(ROOT / "main.py"), "--environments", str(environments), "synth",
+                                "--no-extensions", "--engine", engine, "--out", str(folder / f"ours-{engine}")], env)
+                rows.append((label, count, engine, ours, baseline))
+    print(f"{'case':<16}{'envs':>6}{'engine':>8}{'synth s':>10}{'peak MB':>10}{'baseline s':>12}{'peak MB':>10}"
+          f"{'speed-up':>10}")
+    for label, count, engine, (seconds, megabytes), baseline in rows:
         base = f"{baseline[0]:>12.2f}{baseline[1]:>10.0f}{baseline[0] / seconds:>9.1f}x" if baseline else ""
-        print(f"{label:<16}{count:>6}{seconds:>10.2f}{megabytes:>10.0f}{base}")
-    if len(rows) >= 3:
-        (_, small_n, (small_s, _), _), (_, large_n, (large_s, _), _) = rows[-2], rows[-1]
-        per_env_small, per_env_large = small_s / small_n, large_s / large_n
-        marginal = (large_s - small_s) / (large_n - small_n)
-        print(f"seconds per environment: {per_env_small * 1000:.1f} ms at {small_n}, {per_env_large * 1000:.1f} ms "
-              f"at {large_n}; marginal cost {marginal * 1000:.1f} ms per added environment (linear: constant "
-              "marginal cost, falling average)")
+        print(f"{label:<16}{count:>6}{engine:>8}{seconds:>10.2f}{megabytes:>10.0f}{base}")
+    for engine in engines:
+        mine = [(count, seconds) for _, count, e, (seconds, _), _ in rows if e == engine]
+        if len(mine) >= 3:
+            (small_n, small_s), (large_n, large_s) = mine[-2], mine[-1]
+            marginal = (large_s - small_s) / (large_n - small_n)
+            print(f"{engine}: {small_s / small_n * 1000:.1f} ms per environment at {small_n}, "
+                  f"{large_s / large_n * 1000:.1f} ms at {large_n}; marginal cost {marginal * 1000:.1f} ms per added "
+                  "environment (linear: constant marginal cost, falling average)")
 
 
 if __name__ == "__main__":

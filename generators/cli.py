@@ -165,25 +165,30 @@ SHOWN_DEFAULT_OUT = f"{DEFAULT_OUT}; .cache/sandbox/cdktf.out with a loopback AW
               help="Output folder, in cdktf's layout (manifest.json, stacks/<environment>/cdk.tf.json).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output is not up to date.")
 @click.option("--no-extensions", is_flag=True, help="Skip the typed extensions switched on in the configuration.")
+@click.option("--engine", type=click.Choice(["cdktf", "cdktn"]), default=None,
+              help="cdktf (CDK for Terraform) or cdktn (CDK Terrain). Default: $AWS_ORG_WORKSPACES_ENGINE, "
+                   "the `engine` in cdktf.json's context, else the one installed (cdktf when both are).")
 @click.pass_obj
 @error_boundary
-def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool) -> None:
+def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool, engine: str | None) -> None:
     """Synthesize one Terraform workspace per environment."""
-    from .output import check_output_folder, write_output
-    from .synth import SynthRequest, plan_synthesis
+    from .output import check_output_folder
+    from .synth import SynthRequest, plan_synthesis, write_synthesis
 
     organization = ctx.organization()
     check_output_folder(outdir)
     plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
-                                       local_endpoint=_local_endpoint()))
+                                       local_endpoint=_local_endpoint(), engine=engine))
     console = _console()
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if check:
         if plan.up_to_date:
             console.print(f"up to date: {len(plan.unchanged)} stacks in {outdir}")
             return
         _print_changes(console, plan.created, plan.changed, plan.removed, {})
         raise ToolError(f"generated output in {outdir} is out of date; run `python main.py synth`")
-    report = write_output(plan)
+    report = write_synthesis(plan)
     if plan.up_to_date:
         console.print(f"Nothing to do, {len(report.unchanged)} stacks in {outdir} are up to date.")
         return

@@ -33,6 +33,7 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
     from .bootstrap import BootstrapRequest, bootstrap
     from .demo import landings, memberships, wrong_account_guard
     from .runner import default_cache_dir
+    from .terraform_cli import user_cli_config, write_cli_config
     from .sandbox import running_sandbox
 
     started = time.monotonic()
@@ -110,6 +111,8 @@ def demo(ctx: Context, keep: bool, outdir: Path, jobs: int) -> None:
             console.print("The sandbox keeps running; in another shell:")
             for name, value in sandbox.environment().items():
                 console.print(f"  export {name}={value}", markup=False)
+            if user_cli_config() is None:  # so `terraform` and `npx cdktf` install providers as the demo did
+                console.print(f"  export TF_CLI_CONFIG_FILE={write_cli_config(default_cache_dir())}", markup=False)
             console.print(f"  terraform -chdir={outdir}/stacks/dev plan", markup=False)
             console.print("Press Ctrl-C to stop it.")
             try:

@@ -29,7 +29,8 @@ STACK_FILE = "cdk.tf.json"
 # What the tool and Terraform put into a stack folder that is safe to delete with the stack.
 # Remote state lives in S3; `.terraform/` holds only a cache and the backend's configuration.
 DISPOSABLE_IN_STACK = {STACK_FILE, "metadata.json", ".terraform", ".terraform.lock.hcl", "plan.tfplan",
-                       "plan.json", "terraform.log"}
+                       "plan.json", "terraform.log",
+                       "plan"}  # the saved plan of `cdktf diff/deploy`
 TEMPORARY_SUFFIX = ".tmp"
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp's names, as _write_temporary asks
 STALE_TEMPORARY_SECONDS = 600
@@ -257,3 +258,28 @@ def _remove_stack(folder: Path) -> list[str]:
             entry.unlink()
     folder.rmdir()
     return []
+
+
+def folders_a_cli_would_lose(outdir: Path, stacks: set[str]) -> dict[str, list[str]]:
+    """What `cdktf synth` (and `cdktn synth`) would delete along with stale stack folders.
+
+    After running the app, the CLI deletes, recursively, every folder under ``stacks/`` that was there
+    before and is not in the new manifest. Return each such folder whose contents the tool did not
+    write (a local state file, a hand-made stack), with the files at stake.
+    """
+    at_stake: dict[str, list[str]] = {}
+    for name in sorted(set(existing_stacks(outdir)) - stacks):
+        folder = outdir / STACKS / name
+        files = sorted(p.name for p in folder.iterdir() if p.name not in DISPOSABLE_IN_STACK)
+        if (folder / STACK_FILE).exists() and not is_generated(folder / STACK_FILE):
+            files.insert(0, STACK_FILE)
+        if files:
+            at_stake[name] = files
+    return at_stake
+
+
+def leave_removed_folders_to_cli(plan: OutputPlan) -> None:
+    """Put back the (now empty) folders of removed stacks: the cdktf CLI listed them before running the
+    app and deletes them afterwards, failing with ENOENT on one that is already gone."""
+    for stack in plan.removed:
+        (plan.outdir / STACKS / stack).mkdir(parents=True, exist_ok=True)

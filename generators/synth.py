@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import require_account_ids
-from .engine import cdktf_engine
+from .engine import choose_engine, cdktf_engine
+from .errors import ConfigError, GeneratedFileConflict, Problem
 from .models import Environment, Organization
-from .output import STACKS, OutputPlan, plan_output, read_tree
+from . import provider_lock
+from .output import (STACKS, OutputPlan, OutputReport, folders_a_cli_would_lose, leave_removed_folders_to_cli,
+                     plan_output, read_tree, write_output)
+from .terraform_cli import provider_mirrors
 from .workspace import WorkspaceOptions, build_workspace
+
+# Set by `cdktf synth` (and `cdktn synth`, which keeps cdktf's conventions) for the app it runs.
+CLI_CONTEXT_VARIABLES = ("CDKTF_CONTEXT_JSON",)
 
 
 @dataclass(frozen=True)
@@ -20,24 +29,100 @@ class SynthRequest:
     outdir: Path
     with_extensions: bool = True
     local_endpoint: bool = False
+    engine: str | None = None  # cdktf or cdktn; None: see engine.choose_engine
 
 
-def plan_synthesis(request: SynthRequest) -> OutputPlan:
+@dataclass(frozen=True)
+class SynthPlan(OutputPlan):
+    # Under `cdktf synth` the CLI deletes the folders of removed stacks itself, after the app has run.
+    for_cdk_cli: bool = False
+    notes: tuple[str, ...] = ()  # things the user should know that do not stop synthesis
+
+
+def running_under_cdk_cli() -> bool:
+    return any(name in os.environ for name in CLI_CONTEXT_VARIABLES)
+
+
+def plan_synthesis(request: SynthRequest) -> SynthPlan:
     """Render every workspace into a scratch folder and compare it with the output folder. Writes nothing
     into the output folder."""
     organization = request.organization
     if organization.unchecked:  # a workspace needs every module's outputs, which only its fetched code tells
         raise ConfigError(list(organization.unchecked))
     require_account_ids(organization)
+    engine = choose_engine(request.engine)
     outdir = request.outdir.resolve()
     options = WorkspaceOptions(modules_dir=str(request.modules_dir.resolve()), stacks_dir=str(outdir / STACKS),
                                local_endpoint=request.local_endpoint)
     documents = [build_workspace(organization, e, options) for e in organization.environments]
+    for_cdk_cli = running_under_cdk_cli()
+    if for_cdk_cli:
+        _refuse_what_the_cli_would_delete(outdir, {e.name for e in organization.environments})
     with tempfile.TemporaryDirectory(prefix="synth-") as scratch:
-        cdktf_engine.synthesize(organization, documents, Path(scratch), request.with_extensions)
-        rendered = read_tree(Path(scratch))
-    return plan_output(rendered, outdir)
+        cdktf_engine.synthesize(organization, documents, Path(scratch), request.with_extensions, engine)
+        rendered = {path: _canonical(path, content) for path, content in read_tree(Path(scratch)).items()}
+    notes = _add_lock_files(rendered, organization, request.modules_dir)
+    plan = plan_output(rendered, outdir)
+    return SynthPlan(**vars(plan), for_cdk_cli=for_cdk_cli, notes=notes)
+
+
+def write_synthesis(plan: SynthPlan) -> OutputReport:
+    report = write_output(plan)
+    if plan.for_cdk_cli:
+        leave_removed_folders_to_cli(plan)
+    return report
 
 
 def stack_dir(outdir: Path, environment: Environment) -> Path:
     return outdir / STACKS / environment.name
+
+
+def _canonical(path: str, content: bytes) -> bytes:
+    """One JSON layout whichever engine wrote the file (cdktf spells empty lists over two lines, cdktn
+    as []), so switching engines changes nothing but the engine's version marker."""
+    if not path.endswith(".json"):
+        return content
+    return json.dumps(json.loads(content), indent=2, ensure_ascii=False).encode()
+
+
+def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path) -> tuple[str, ...]:
+    """Add each stack's `.terraform.lock.hcl`, from the provider mirror terraform is configured with."""
+    settings = organization.settings
+    try:
+        root = provider_lock.parse_constraints(settings.aws_provider_version)
+    except ValueError as exc:
+        raise ConfigError([Problem(settings.location.file, settings.location.line,
+                                   f"aws_provider_version: {exc}")]) from exc
+    mirrors = provider_mirrors()
+    if not mirrors:
+        return ("no Terraform provider mirror is configured, so no .terraform.lock.hcl is written; "
+                "`terraform init` writes them from the registry (see README, Dependency lock files)",)
+    locks = provider_lock.ProviderLocks(mirrors, provider_lock.default_hash_cache())
+    aws = provider_lock.provider_address("hashicorp/aws")
+    by_module: dict[str, dict[str, tuple[provider_lock.Constraint, ...]]] = {}
+    lock_files = {}
+    for environment in organization.environments:
+        requirements = {aws: root}
+        for call in environment.modules:
+            name = call.module.name
+            if name not in by_module:
+                by_module[name] = provider_lock.module_requirements(modules_dir / name)
+            for address, constraints in by_module[name].items():
+                requirements[address] = requirements.get(address, ()) + constraints
+        try:
+            lock_files[f"{STACKS}/{environment.name}/{provider_lock.LOCK_FILE}"] = locks.lock_file(requirements)
+        except provider_lock.ProviderNotInMirror as exc:
+            return (f"{exc}; no .terraform.lock.hcl is written (lock files already there are left as they are)",)
+    rendered.update(lock_files)
+    return ()
+
+
+def _refuse_what_the_cli_would_delete(outdir: Path, stacks: set[str]) -> None:
+    at_stake = folders_a_cli_would_lose(outdir, stacks)
+    if at_stake:
+        folders = "; ".join(f"{outdir / STACKS / name}: {', '.join(files)}" for name, files in at_stake.items())
+        raise GeneratedFileConflict(
+            "`cdktf synth` deletes the folder of every stack that is no longer defined, with everything in it, "
+            f"and these hold files this tool did not write ({folders}); move those files away, or run "
+            "`python main.py synth`, which keeps such folders")
+

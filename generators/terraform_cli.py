@@ -89,3 +89,15 @@ def _plugin_cache(cache_dir: Path) -> Path:
     plugins = cache_dir / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     return plugins.resolve()
+
+
+def provider_mirrors() -> tuple[Path, ...]:
+    """The filesystem mirrors terraform installs providers from: those of the user's own CLI configuration,
+    or, when there is none, the mirror the configuration this tool writes points at."""
+    from .provider_lock import mirror_dirs_from_cli_config
+
+    user_config = user_cli_config()
+    if user_config is not None:
+        return mirror_dirs_from_cli_config(user_config.read_text(errors="replace"))
+    mirror = find_provider_mirror()
+    return (mirror,) if mirror is not None else ()

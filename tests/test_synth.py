@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, run_cli
+from conftest import ROOT, copy_project, run_cli
 from regen_golden import GOLDEN, golden_files, synthesize_example
 
 ACCOUNT_IDS = {
@@ -224,3 +226,152 @@ def test_every_command_has_help():
 def test_unknown_command_is_a_usage_error():
     result = run_cli("synthesize")
     assert result.returncode == 2 and "No such command" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- dependency lock files -------------------------------------------------------------------------------
+
+
+def _mirror() -> Path:
+    from generators.terraform_cli import find_provider_mirror
+
+    mirror = find_provider_mirror()
+    assert mirror is not None, "the tests need the hashicorp/aws provider in a filesystem mirror"
+    return mirror
+
+
+def _terraform_lock(stack: Path, mirror: Path, env: dict[str, str]) -> bytes:
+    """What `terraform providers lock -fs-mirror` writes for the stack, for every platform in the mirror."""
+    ours = stack / ".terraform.lock.hcl"
+    generated = ours.read_bytes()
+    ours.unlink()
+    platforms = sorted({p.name for p in (mirror / "registry.terraform.io").glob("*/*/*/*") if p.is_dir()})
+    for command in (["get"], ["providers", "lock", f"-fs-mirror={mirror}", *(f"-platform={p}" for p in platforms)]):
+        result = subprocess.run(["terraform", *command], cwd=stack, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+    written = ours.read_bytes()
+    ours.write_bytes(generated)
+    return written
+
+
+def _set_provider_version(project: Path, constraint: str) -> None:
+    organization = project / "environments" / "organization.hcl"
+    text = organization.read_text()
+    assert "aws_provider_version" not in text
+    organization.write_text(text.replace('region', f'aws_provider_version = "{constraint}"\n  region', 1))
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("constraint", [None, "~> 5.100"])
+def test_lock_files_are_what_terraform_providers_lock_writes(tmp_path, constraint):
+    project = copy_project(tmp_path)
+    if constraint:
+        _set_provider_version(project, constraint)
+    assert _synth(project, "--no-extensions").returncode == 0
+    mirror = _mirror()
+    stacks = project / "cdktf.out" / "stacks"
+    locks = {p.parent.name: p.read_bytes() for p in stacks.glob("*/.terraform.lock.hcl")}
+    assert sorted(locks) == sorted(ACCOUNT_IDS)
+    for name in ("feature-checkout", "dev"):  # a module with a constraint of its own, and another
+        assert _terraform_lock(stacks / name, mirror, _env_without_endpoint()) == locks[name]
+    assert b'version     = "5.100.0"' in locks["qa"] and b"h1:" in locks["qa"]
+
+
+def test_changing_the_provider_constraint_updates_the_lock_files(tmp_path):
+    project = copy_project(tmp_path)
+    assert _synth(project, "--no-extensions").returncode == 0
+    _set_provider_version(project, "~> 5.100.0")
+    check = _synth(project, "--no-extensions", "--check")
+    assert check.returncode == 1 and "changed  qa" in check.stdout
+    assert b"~> 5.100.0" not in (project / "cdktf.out" / "stacks" / "qa" / ".terraform.lock.hcl").read_bytes()
+    assert _synth(project, "--no-extensions").returncode == 0
+    lock = (project / "cdktf.out" / "stacks" / "qa" / ".terraform.lock.hcl").read_text()
+    assert 'constraints = ">= 5.0.0, ~> 5.100.0"' in lock
+    # a lock file edited or left behind by hand is stale too
+    (project / "cdktf.out" / "stacks" / "uat" / ".terraform.lock.hcl").write_text("# old\n")
+    stale = _synth(project, "--no-extensions", "--check")
+    assert stale.returncode == 1 and "changed  uat" in stale.stdout
+
+
+def test_lock_files_take_the_newest_matching_version_from_the_users_own_mirror(tmp_path):
+    """A user's CLI configuration names the mirror; a second (dummy) release in it shows the choice."""
+    mirror = tmp_path / "mirror"
+    provider = mirror / "registry.terraform.io" / "hashicorp" / "aws"
+    provider.mkdir(parents=True)
+    (provider / "5.100.0").symlink_to(_mirror() / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0")
+    dummy = provider / "5.101.0" / "linux_amd64"
+    dummy.mkdir(parents=True)
+    (dummy / "terraform-provider-aws_v5.101.0_x5").write_bytes(b"not a real provider")
+    (provider / "6.0.0" / "linux_amd64").mkdir(parents=True)  # outside the default constraint
+    (provider / "6.0.0" / "linux_amd64" / "terraform-provider-aws_v6.0.0_x5").write_bytes(b"nor this")
+    config = tmp_path / "terraformrc"
+    config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
+    env = {**_env_without_endpoint(), "TF_CLI_CONFIG_FILE": str(config), "AWS_ORG_WORKSPACES_CACHE": str(tmp_path / "cache")}
+
+    project = copy_project(tmp_path / "project")
+    assert _synth(project, "--no-extensions", env=env).returncode == 0
+    stack = project / "cdktf.out" / "stacks" / "dev"
+    assert 'version     = "5.101.0"' in (stack / ".terraform.lock.hcl").read_text()
+    assert _terraform_lock(stack, mirror, env) == (stack / ".terraform.lock.hcl").read_bytes()
+
+    _set_provider_version(project, ">= 5.100.0, < 5.101.0")
+    assert _synth(project, "--no-extensions", env=env).returncode == 0
+    assert 'version     = "5.100.0"' in (stack / ".terraform.lock.hcl").read_text()
+
+    organization = project / "environments" / "organization.hcl"
+    organization.write_text(organization.read_text().replace(">= 5.100.0, < 5.101.0", "~> 7.0"))
+    result = _synth(project, "--no-extensions", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "no version of registry.terraform.io/hashicorp/aws matching \">= 5.0.0, ~> 7.0\"" in result.stdout
+    assert "versions there: 5.100.0, 5.101.0, 6.0.0" in result.stdout
+
+
+def test_without_a_provider_mirror_synth_says_so_and_writes_no_lock_files(tmp_path):
+    config = tmp_path / "terraformrc"
+    config.write_text('plugin_cache_dir = "/nonexistent"\n')  # the user's own: the registry, no mirror
+    env = {**_env_without_endpoint(), "TF_CLI_CONFIG_FILE": str(config)}
+    project = copy_project(tmp_path / "project")
+    result = _synth(project, "--no-extensions", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "no Terraform provider mirror is configured" in result.stdout
+    assert not list((project / "cdktf.out").rglob(".terraform.lock.hcl"))
+
+
+# -- engines ---------------------------------------------------------------------------------------------
+
+
+def test_both_engines_synthesize_the_same_workspaces(tmp_path):
+    trees = {}
+    for engine in ("cdktf", "cdktn"):
+        project = copy_project(tmp_path / engine)
+        result = _synth(project, "--no-extensions", "--engine", engine)
+        assert result.returncode == 0, result.stderr
+        trees[engine] = {p.relative_to(project / "cdktf.out").as_posix(): p.read_text()
+                         for p in sorted((project / "cdktf.out").rglob("*")) if p.is_file()}
+    cdktf, cdktn = trees["cdktf"], trees["cdktn"]
+    assert sorted(cdktf) == sorted(cdktn) and len(cdktf) == 1 + 2 * len(ACCOUNT_IDS)
+    for path in cdktf:
+        # module sources are relative, so the two projects' files compare; only the engine's version differs
+        assert cdktf[path].replace('"version": "0.20.12"', '"version": "<engine>"') == \
+            cdktn[path].replace('"version": "0.24.0"', '"version": "<engine>"'), path
+    assert '"version": "0.24.0"' in cdktn["manifest.json"]
+
+
+def test_engine_from_cdktf_json_context_and_a_clear_error_when_it_is_missing(tmp_path):
+    project = copy_project(tmp_path)
+    (project / "cdktf.json").write_text(json.dumps({"app": "x", "context": {"engine": "cdktn"}}))
+    args = ["--environments", str(project / "environments"), "--modules", str(project / "modules"), "synth",
+            "--out", str(project / "cdktf.out"), "--no-extensions"]
+    chosen = run_cli(*args, cwd=project)
+    assert chosen.returncode == 0, chosen.stderr
+    assert '"version": "0.24.0"' in (project / "cdktf.out" / "manifest.json").read_text()
+    # the same in an interpreter where CDK Terrain cannot be imported
+    blocked = ("import runpy, sys; sys.modules['cdktn'] = None; sys.argv = sys.argv[1:]; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')")
+    missing = subprocess.run([sys.executable, "-c", blocked, str(ROOT / "main.py"), *args], cwd=project,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2
+    assert ("engine 'cdktn' (CDK Terrain, from the context of" in missing.stderr
+            and "pip install -e '.[cdktn]'" in missing.stderr and "Traceback" not in missing.stderr), missing.stderr
+    with_extensions = run_cli(*args[:-1], cwd=project)
+    assert with_extensions.returncode == 2
+    assert "extension 'developer-budget'" in with_extensions.stderr and "--no-extensions" in with_extensions.stderr
