@@ -136,7 +136,7 @@ def test_destroy_interrupted_midway_converges_when_run_again(tmp_path, run_env):
     deadline = time.monotonic() + 120
     # killed as soon as the resources are gone, before the state, file and stack are removed (killing
     # terraform itself mid-apply would leave its lock held, which the tool reports and never breaks)
-    while time.monotonic() < deadline and not re.search(r"Destroy complete! Resources: \d+ destroyed",
+    while time.monotonic() < deadline and not re.search(r"Resources: 0 added, 0 changed, \d+ destroyed",
                                                         log.read_text() if log.exists() else ""):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
