@@ -599,7 +599,9 @@ def atlantis_plans(config: dict, changed: list[str]) -> set[str]:
                                     "readme"])
 def test_atlantis_plans_at_least_what_affected_finds(repo, change):
     changes = {
-        "environment": ("environments/qa.hcl", "bucket_name = module.infra.bucket_name", 'bucket_name = "qa-assets"'),
+        "environment": ("environments/qa.hcl", '  layout  = "full-stack"\n',
+                        '  layout  = "full-stack"\n  module "api" {\n    inputs = {\n      bucket_name = "qa-assets"\n'
+                        '    }\n  }\n'),
         "module": ("modules/api/main.tf", "resource", "# api\nresource"),
         "module-docs": ("modules/api/README.md", "#", "# Docs\n\n#"),
         "organization": ("environments/organization.hcl", 'plan_role   = "TerraformPlan"', 'plan_role   = "ReadOnly"'),
