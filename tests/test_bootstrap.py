@@ -507,7 +507,7 @@ def test_the_example_plans_with_the_bootstrapped_plan_role(aws_env_with_managed_
     place (moto does not enforce their policies: test_policy_tables.py checks what they allow)."""
     project = copy_project(tmp_path)
     for path in (project / "environments").glob("*.hcl"):  # production, and a user of another environment
-        if path.stem not in {"accounts", "organization", "production", "dev", "feature-checkout"}:
+        if path.stem not in {"accounts", "organization", "layouts", "production", "dev", "feature-checkout"}:
             path.unlink()
     env = {**aws_env_with_managed_policies, "AWS_ORG_WORKSPACES_CACHE": str(terraform_cache),
            **{k: v for k, v in terraform_env.items() if k.startswith("TF_") or k == "CHECKPOINT_DISABLE"}}

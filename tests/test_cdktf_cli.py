@@ -31,7 +31,7 @@ def cdk_project(tmp_path: Path, engine: str, keep: tuple[str, ...] | None = None
     project = copy_project(tmp_path / "project")
     if keep is not None:
         for path in (project / "environments").glob("*.hcl"):
-            if path.stem not in {"accounts", "organization", *keep}:
+            if path.stem not in {"accounts", "organization", "layouts", *keep}:
                 path.unlink()
     config = json.loads((ROOT / "cdktf.json").read_text())
     # the checkout's app command, pointed at this interpreter and the checkout's main.py; the typed
