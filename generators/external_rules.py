@@ -13,13 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Iterable
 
-from . import naming
+from . import naming, provider_versions
 from .errors import Problem
 from .hcl_loader import RawBlock
 
-# Terraform's version constraint syntax (required_providers): comma-separated "<operator> <version>",
-# the version one to three numbers with an optional pre-release.
-_CONSTRAINT = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.-]+)?\s*$")
 # GitHub: an owner of letters, digits and single hyphens (at most 39), a repository of [A-Za-z0-9._-].
 _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}$")
 # The principals a trust policy may name: an account root, or a role or user (with an optional path),
@@ -55,10 +52,10 @@ def principal_problem(principal: str) -> str | None:
 
 def version_constraint_problem(constraint: str) -> str | None:
     """Why Terraform would not parse ``constraint`` as a version constraint, or None."""
-    for part in constraint.split(","):
-        if not _CONSTRAINT.match(part):
-            return (f"aws_provider_version '{constraint}' is not a Terraform version constraint: '{part.strip()}' "
-                    "should be an operator (=, !=, >, >=, <, <=, ~>) and a version like 5.100.0")
+    try:
+        provider_versions.parse(constraint)
+    except provider_versions.ConstraintError as exc:
+        return f"aws_provider_version '{constraint}': {exc}"
     return None
 
 
