@@ -1,0 +1,101 @@
+"""The JSON the engine writes for a plain stack, produced in Python.
+
+A stack without extensions holds only a typed ``S3Backend`` and overrides, and the engine's output for
+it is fully determined by the workspace document: a ``//`` block with the engine's metadata, the
+backend, then the overrides deep-merged in (cdktf's ``deepMerge``: objects merge, arrays concatenate),
+written with sorted keys. Writing that here skips about a dozen calls into the engine's JavaScript
+runtime per stack, the dominant cost of synthesis. The engine still renders one of these stacks per run
+and ``cdktf_engine`` compares it with this module's rendering, falling back to the engine for every
+stack if they differ, so a new engine version cannot silently change the output.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Iterable, Mapping
+
+from ..workspace import WorkspaceDocument
+
+STACKS = "stacks"
+STACK_FILE = "cdk.tf.json"
+MANIFEST = "manifest.json"
+
+
+def canonical_json(document: Any) -> bytes:
+    """The one layout every generated JSON file has (see synth: the same whichever engine wrote it)."""
+    return json.dumps(document, indent=2, ensure_ascii=False).encode()
+
+
+def stack_json(document: WorkspaceDocument, version: str, marker_key: str, marker: str) -> bytes:
+    """``stacks/<name>/cdk.tf.json`` of ``document``, byte for byte as the engine writes it (canonical)."""
+    name = document.environment.name
+    backend = {k: v for k, v in document.backend.items() if v is not None}
+    use_lockfile = backend.pop("use_lockfile", False)
+    overrides: dict[str, Any] = {"//": {marker_key: marker}}
+    for key, value in document.sections.items():
+        overrides[key] = copy.deepcopy(value)
+    if use_lockfile:  # add_override("terraform.backend.s3.use_lockfile", True)
+        _set_path(overrides, ("terraform", "backend", "s3", "use_lockfile"), True)
+    tf: dict[str, Any] = {"//": {"metadata": {"version": version, "stackName": name, "backend": "s3",
+                                              "overrides": {"stack": list(overrides)}},
+                                 "outputs": {}}}
+    _deep_merge(tf, {"terraform": {"backend": {"s3": copy.deepcopy(backend)}}})
+    _deep_merge(tf, overrides)
+    return canonical_json(_sorted(_as_engine_values(tf)))
+
+
+def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
+                  annotations: Mapping[str, list] | None = None) -> bytes:
+    """``manifest.json`` for ``stacks`` (name, names of the stacks it depends on), as the engine writes it."""
+    annotations = annotations or {}
+    entries = {}
+    for name, dependencies in stacks:
+        folder = f"{STACKS}/{name}"
+        entries[name] = {"annotations": annotations.get(name, []), "constructPath": name,
+                         "dependencies": list(dependencies), "name": name,
+                         "stackMetadataPath": f"{folder}/metadata.json",
+                         "synthesizedStackPath": f"{folder}/{STACK_FILE}", "workingDirectory": folder}
+    return canonical_json(_sorted({"stacks": entries, "version": version}))
+
+
+def _set_path(target: dict, path: tuple[str, ...], value: Any) -> None:
+    """cdktf's addOverride: walk ``path``, replacing anything that is not an object with one."""
+    for key in path[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[path[-1]] = value
+
+
+def _deep_merge(target: dict, source: Mapping) -> None:
+    """cdktf's deepMerge (lib/util.js): objects merge recursively, arrays concatenate, the rest replaces."""
+    for key, value in source.items():
+        if isinstance(value, Mapping):
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            _deep_merge(target[key], value)
+        elif isinstance(value, (list, tuple)):
+            target[key] = list(target[key]) + list(value) if isinstance(target.get(key), list) else list(value)
+        else:
+            target[key] = value
+
+
+def _as_engine_values(value: Any) -> Any:
+    """Values as they come back from the JavaScript runtime: integral floats print as integers there."""
+    if isinstance(value, Mapping):
+        return {k: _as_engine_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_engine_values(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+def _sorted(value: Any) -> Any:
+    """json-stable-stringify's order: every object's keys sorted, arrays as they are."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
