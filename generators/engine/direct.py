@@ -11,7 +11,6 @@ stack if they differ, so a new engine version cannot silently change the output.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Iterable, Mapping
 
@@ -22,9 +21,10 @@ STACK_FILE = "cdk.tf.json"
 MANIFEST = "manifest.json"
 
 
-def canonical_json(document: Any) -> bytes:
-    """The one layout every generated JSON file has (see synth: the same whichever engine wrote it)."""
-    return json.dumps(document, indent=2, ensure_ascii=False).encode()
+def canonical_json(document: Any, sort_keys: bool = False) -> bytes:
+    """The one layout every generated JSON file has (the same whichever engine wrote it). ``sort_keys``
+    gives json-stable-stringify's order, the engine's: every object's keys sorted, arrays as they are."""
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=sort_keys).encode()
 
 
 def stack_json(document: WorkspaceDocument, version: str, marker_key: str, marker: str) -> bytes:
@@ -32,17 +32,19 @@ def stack_json(document: WorkspaceDocument, version: str, marker_key: str, marke
     name = document.environment.name
     backend = {k: v for k, v in document.backend.items() if v is not None}
     use_lockfile = backend.pop("use_lockfile", False)
-    overrides: dict[str, Any] = {"//": {marker_key: marker}}
-    for key, value in document.sections.items():
-        overrides[key] = copy.deepcopy(value)
-    if use_lockfile:  # add_override("terraform.backend.s3.use_lockfile", True)
-        _set_path(overrides, ("terraform", "backend", "s3", "use_lockfile"), True)
+    override_keys = ["//", *document.sections]
+    if use_lockfile and "terraform" not in override_keys:  # add_override("terraform.backend.s3.use_lockfile")
+        override_keys.append("terraform")
     tf: dict[str, Any] = {"//": {"metadata": {"version": version, "stackName": name, "backend": "s3",
-                                              "overrides": {"stack": list(overrides)}},
+                                              "overrides": {"stack": override_keys}},
                                  "outputs": {}}}
-    _deep_merge(tf, {"terraform": {"backend": {"s3": copy.deepcopy(backend)}}})
-    _deep_merge(tf, overrides)
-    return canonical_json(_sorted(_as_engine_values(tf)))
+    # _deep_merge builds new objects and copies arrays, so the document is never changed
+    _deep_merge(tf, {"terraform": {"backend": {"s3": backend}}})
+    _deep_merge(tf, {"//": {marker_key: marker}})
+    _deep_merge(tf, document.sections)
+    if use_lockfile:  # the sections have no terraform.backend of their own: the same as cdktf's merge
+        _deep_merge(tf, {"terraform": {"backend": {"s3": {"use_lockfile": True}}}})
+    return canonical_json(_as_engine_values(tf), sort_keys=True)
 
 
 def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
@@ -56,16 +58,7 @@ def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
                          "dependencies": list(dependencies), "name": name,
                          "stackMetadataPath": f"{folder}/metadata.json",
                          "synthesizedStackPath": f"{folder}/{STACK_FILE}", "workingDirectory": folder}
-    return canonical_json(_sorted({"stacks": entries, "version": version}))
-
-
-def _set_path(target: dict, path: tuple[str, ...], value: Any) -> None:
-    """cdktf's addOverride: walk ``path``, replacing anything that is not an object with one."""
-    for key in path[:-1]:
-        if not isinstance(target.get(key), dict):
-            target[key] = {}
-        target = target[key]
-    target[path[-1]] = value
+    return canonical_json({"stacks": entries, "version": version}, sort_keys=True)
 
 
 def _deep_merge(target: dict, source: Mapping) -> None:
@@ -89,13 +82,4 @@ def _as_engine_values(value: Any) -> Any:
         return [_as_engine_values(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return int(value)
-    return value
-
-
-def _sorted(value: Any) -> Any:
-    """json-stable-stringify's order: every object's keys sorted, arrays as they are."""
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
     return value
