@@ -57,3 +57,13 @@ def test_a_rendering_that_differs_from_the_engine_falls_back_to_the_engine(organ
     real = direct.stack_json
     monkeypatch.setattr(direct, "stack_json", lambda *args: real(*args) + b"\n")
     assert cdktf_engine.synthesize(organization, documents, False, ENGINES["cdktf"]) == expected
+
+
+def test_the_benchmarks_thousand_environments_are_identical_to_the_engines_output(tmp_path):
+    """The benchmark's organization, every file of the output compared (the engine alone takes ~6 s)."""
+    organization = load_organization(generated_organization(tmp_path / "org", 1000), MODULES)
+    documents = _documents(organization, tmp_path, False)
+    fast = cdktf_engine.synthesize(organization, documents, False, ENGINES["cdktf"])
+    engine_only = cdktf_engine._through_engine(organization, documents, False, ENGINES["cdktf"])
+    assert len(fast) == len(engine_only) == 1 + len(organization.environments)
+    assert [p for p in engine_only if fast.get(p) != engine_only[p]] == []
