@@ -3,6 +3,8 @@ the result must be byte for byte what the engine writes, for every stack, throug
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +69,22 @@ def test_the_benchmarks_thousand_environments_are_identical_to_the_engines_outpu
     engine_only = cdktf_engine._through_engine(organization, documents, False, ENGINES["cdktf"])
     assert len(fast) == len(engine_only) == 1 + len(organization.environments)
     assert [p for p in engine_only if fast.get(p) != engine_only[p]] == []
+
+
+def test_values_the_runtime_changes_are_changed_the_same_way(tmp_path):
+    """None (undefined in JavaScript) dropped from objects and arrays, doubles printed as JavaScript
+    prints them, empty objects and arrays kept, strings untouched: compared with each engine's output."""
+    organization = load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
+    document = _documents(organization, tmp_path, False)[-1]
+    unusual = {"source": "./x", "none": None, "one": 1.0, "half": 2.5, "list": [1, 2.0, None, -0.0],
+               "empty_object": {}, "empty_list": [], "inner_none": {"gone": None}, "tiny": 1e-7,
+               "huge": 1e22, "text": "ü€\u2028\"\\\t", "beyond_2_53": 12345678901234567890, "exact": 2 ** 53,
+               "flag": True}
+    document = dataclasses.replace(document, sections={**document.sections, "module": {"m": unusual},
+                                                       "locals": None})
+    path = f"stacks/{document.environment.name}/cdk.tf.json"
+    for engine in ("cdktf", "cdktn"):
+        rendered = cdktf_engine._through_engine(organization, [document], False, ENGINES[engine])
+        version = json.loads(rendered["manifest.json"])["version"]
+        mine = direct.stack_json(document, version, cdktf_engine.GENERATED_MARKER_KEY, cdktf_engine.GENERATED_MARKER)
+        assert mine.decode() == rendered[path].decode(), engine

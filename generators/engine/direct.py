@@ -12,6 +12,7 @@ stack if they differ, so a new engine version cannot silently change the output.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ..workspace import WorkspaceDocument
@@ -19,6 +20,7 @@ from ..workspace import WorkspaceDocument
 STACKS = "stacks"
 STACK_FILE = "cdk.tf.json"
 MANIFEST = "manifest.json"
+_EXACT_INTEGERS = 2 ** 53  # a double holds every integer up to here
 
 
 def canonical_json(document: Any, sort_keys: bool = False) -> bytes:
@@ -75,11 +77,17 @@ def _deep_merge(target: dict, source: Mapping) -> None:
 
 
 def _as_engine_values(value: Any) -> Any:
-    """Values as they come back from the JavaScript runtime: integral floats print as integers there."""
+    """Values as they come back from the JavaScript runtime: None (undefined there) is left out of objects
+    and arrays, and numbers are doubles, printed as JavaScript prints them (integral ones without a
+    fraction, integers beyond 2**53 rounded)."""
     if isinstance(value, Mapping):
-        return {k: _as_engine_values(v) for k, v in value.items()}
+        return {k: _as_engine_values(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return [_as_engine_values(v) for v in value]
+        return [_as_engine_values(v) for v in value if v is not None]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > _EXACT_INTEGERS:
+        value = float(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+        return int(Decimal(repr(value)))  # JavaScript's shortest digits, zero-padded: 1.2e+19 -> 12000...
     return value
