@@ -6,7 +6,9 @@ backend, then the overrides deep-merged in (cdktf's ``deepMerge``: objects merge
 written with sorted keys. Writing that here skips about a dozen calls into the engine's JavaScript
 runtime per stack, the dominant cost of synthesis. The engine still renders one of these stacks per run
 and ``cdktf_engine`` compares it with this module's rendering, falling back to the engine for every
-stack if they differ, so a new engine version cannot silently change the output.
+stack if they differ: an engine version that lays such a stack out differently wins in every run.
+Value conversions that the probe may not exercise (None, large numbers) are checked against both
+engines by tests/test_direct_rendering.py.
 """
 
 from __future__ import annotations
