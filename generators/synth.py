@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from .errors import ConfigError, GeneratedFileConflict, Problem
 from .models import Environment, Organization
 from . import provider_lock
 from .output import (STACKS, OutputPlan, OutputReport, folders_a_cli_would_lose, leave_removed_folders_to_cli,
-                     plan_output, read_tree, write_output)
+                     plan_output, write_output)
 from .terraform_cli import provider_mirrors
 from .workspace import WorkspaceOptions, build_workspace
 
@@ -44,8 +42,8 @@ def running_under_cdk_cli() -> bool:
 
 
 def plan_synthesis(request: SynthRequest) -> SynthPlan:
-    """Render every workspace into a scratch folder and compare it with the output folder. Writes nothing
-    into the output folder."""
+    """Render every workspace (in the canonical JSON layout) and compare it with the output folder.
+    Writes nothing into the output folder."""
     organization = request.organization
     if organization.unchecked:  # a workspace needs every module's outputs, which only its fetched code tells
         raise ConfigError(list(organization.unchecked))
@@ -58,9 +56,7 @@ def plan_synthesis(request: SynthRequest) -> SynthPlan:
     for_cdk_cli = running_under_cdk_cli()
     if for_cdk_cli:
         _refuse_what_the_cli_would_delete(outdir, {e.name for e in organization.environments})
-    with tempfile.TemporaryDirectory(prefix="synth-") as scratch:
-        cdktf_engine.synthesize(organization, documents, Path(scratch), request.with_extensions, engine)
-        rendered = {path: _canonical(path, content) for path, content in read_tree(Path(scratch)).items()}
+    rendered = cdktf_engine.synthesize(organization, documents, request.with_extensions, engine)
     notes = _add_lock_files(rendered, organization, request.modules_dir)
     plan = plan_output(rendered, outdir)
     return SynthPlan(**vars(plan), for_cdk_cli=for_cdk_cli, notes=notes)
@@ -75,14 +71,6 @@ def write_synthesis(plan: SynthPlan) -> OutputReport:
 
 def stack_dir(outdir: Path, environment: Environment) -> Path:
     return outdir / STACKS / environment.name
-
-
-def _canonical(path: str, content: bytes) -> bytes:
-    """One JSON layout whichever engine wrote the file (cdktf spells empty lists over two lines, cdktn
-    as []), so switching engines changes nothing but the engine's version marker."""
-    if not path.endswith(".json"):
-        return content
-    return json.dumps(json.loads(content), indent=2, ensure_ascii=False).encode()
 
 
 def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path) -> tuple[str, ...]:
