@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--engines", default=None, help="engines to measure (default: every one installed)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from generators.config import load_organization
     from generators.engine import installed_engines
 
     engines = args.engines.split(",") if args.engines else list(installed_engines())
@@ -120,8 +121,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for label, size in cases:
             folder = Path(scratch) / label.replace(" ", "-")
+            folder.mkdir(parents=True)
             environments = generated_organization(folder, size) if size else ROOT / "environments"
-            count = sum(1 for _ in environments.glob("*.hcl")) - 2 + size  # minus organization and accounts files
+            count = len(load_organization(environments, ROOT / "modules").environments)
             baseline = None
             if not args.skip_baseline:
                 baseline = measure([PYTHON, str(ROOT / "benchmarks" / "typed_baseline.py"), str(environments),
