@@ -156,6 +156,10 @@ CASES = [
          UNREACHABLE),
     Case("env-destroy-unreachable", _nothing, ("env", "destroy", "feature-checkout", "--out", "{project}/out"), 1,
          CANNOT_REACH, False, UNREACHABLE),
+    # plan, deploy and destroy write their runs into their own --out; the synthesized `out` stays as it was
+    *(Case(f"{c[0]}-unreachable", _nothing, (*c, "--out", "{project}/run-out"), 1,
+           f"1 of 1 environments not done (failed: {c[1]})", False, UNREACHABLE)
+      for c in (("plan", "dev"), ("deploy", "dev", "--auto-approve"), ("destroy", "qa", "--auto-approve"))),
     Case("env-list-unreachable", _nothing, ("env", "list"), 0, "could not read the state of 3 environments", False,
          UNREACHABLE),
     Case("env-reap-dry-run-no-credentials", _nothing, ("env", "reap", "--dry-run"), 1,
