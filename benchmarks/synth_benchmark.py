@@ -22,12 +22,10 @@ import argparse
 import io
 import os
 import pstats
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -190,7 +190,7 @@ def test_a_principal_that_plans_and_deploys_is_a_violation_and_loses_its_exempti
     assert f"violation [plans-and-deploys] prod/TerraformDeploy: {CI} can deploy production account prod" in \
         result.stdout
     # Being a deploy principal no longer excuses an unconditioned production trust once it also plans.
-    assert f"violation [unconditioned] prod/TerraformDeploy" in result.stdout
+    assert "violation [unconditioned] prod/TerraformDeploy" in result.stdout
     assert "access violations" in result.stderr and "Traceback" not in result.stderr
     flagged = {(v.rule, v.account.name, v.principal) for v in read_access(example).violations}
     assert flagged == {(PLANS_AND_DEPLOYS, name, CI) for name in ("prod", "preprod", "qa", "uat")} | \
