@@ -120,16 +120,27 @@ class _Scanner:
             if char == "\\":
                 escape, pos = _escape(text, pos, start)
                 decoded.append(escape)
-            elif text.startswith(("$${", "%%{"), pos):
-                decoded.append(text[pos + 1:pos + 3])
-                pos += 3
-            elif text.startswith(("${", "%{"), pos):
-                inner, pos = self.code(pos + 2, end, until_brace=True)
-                templates.append(tuple(inner))
+            elif (after := self.template_part(pos, end, decoded, templates)) is not None:
+                pos = after
             else:
                 decoded.append(char)
                 pos += 1
         raise ExpressionSyntaxError(start, "unterminated string")
+
+    def template_part(self, pos: int, end: int, literal: list[str],
+                      templates: list[tuple[Token, ...]]) -> int | None:
+        """At ``pos`` in a string or heredoc: an escaped ``$${``/``%%{`` (its literal text goes to
+        ``literal``) or an interpolation or directive (its tokens go to ``templates``); the position
+        after it, or None when neither starts there."""
+        text = self.text
+        if text.startswith(("$${", "%%{"), pos):
+            literal.append(text[pos + 1:pos + 3])
+            return pos + 3
+        if text.startswith(("${", "%{"), pos):
+            inner, after = self.code(pos + 2, end, until_brace=True)
+            templates.append(tuple(inner))
+            return after
+        return None
 
     def heredoc(self, start: int, end: int) -> Token:
         text = self.text
@@ -151,12 +162,8 @@ class _Scanner:
                     return Token("heredoc", text[start:token_end], start, token_end, tuple(templates), value)
                 line_start = False
             char = text[pos]
-            if text.startswith(("$${", "%%{"), pos):
-                current.append(text[pos + 1:pos + 3])
-                pos += 3
-            elif text.startswith(("${", "%{"), pos):
-                inner, pos = self.code(pos + 2, end, until_brace=True)
-                templates.append(tuple(inner))
+            if (after := self.template_part(pos, end, current, templates)) is not None:
+                pos = after
             else:
                 current.append(char)
                 pos += 1
