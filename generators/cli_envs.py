@@ -280,12 +280,11 @@ def _destroy(ctx: Context, organization: Organization, name: str, outdir: Path, 
 
 def _resynthesize(ctx: Context, organization: Organization, outdir: Path, with_extensions: bool) -> None:
     from .aws import endpoint_is_local
-    from .output import write_output
-    from .synth import SynthRequest, plan_synthesis
+    from .synth import SynthRequest, plan_synthesis, write_synthesis
 
     plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=with_extensions,
                                        local_endpoint=endpoint_is_local()))
-    write_output(plan)
+    write_synthesis(plan)
 
 
 def _run(ctx: Context, organization: Organization, action: str, names: tuple[str, ...], outdir: Path,

@@ -659,13 +659,12 @@ def _done(changes: Changes | None) -> str:
 
 def ensure_synthesized(request: RunRequest) -> OutputReport | None:
     """Run the `synth` pipeline, writing only when the output is not up to date."""
-    from .output import write_output
-    from .synth import SynthRequest, plan_synthesis
+    from .synth import SynthRequest, plan_synthesis, write_synthesis
 
     plan = plan_synthesis(SynthRequest(request.organization, request.modules_dir, request.outdir,
                                        with_extensions=request.with_extensions,
                                        local_endpoint=request.local_endpoint))
-    return None if plan.up_to_date else write_output(plan)
+    return None if plan.up_to_date else write_synthesis(plan)
 
 
 def new_run_id() -> str:
