@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Synthesis benchmark: prints its figures; no thresholds are asserted here or in the tests.
 
-Measures, in one run and each in a fresh process (cold):
-  * `python main.py synth --no-extensions` of the example organization, and of generated
-    organizations with 100 and 1,000 development environments, through each engine installed
-    (cdktf: CDK for Terraform; cdktn: CDK Terrain);
+Measures, in one run and each in a fresh process:
+  * cold `python main.py synth --no-extensions` (empty cache) of the example organization, and of
+    generated organizations with 100 and 1,000 development environments (one file each), through each
+    engine installed (cdktf: CDK for Terraform; cdktn: CDK Terrain);
+  * incremental synth of the generated organizations: again with nothing changed, after one
+    environment file is edited, after one is added; then checks the output equals a cold synth's;
   * the baseline: the same workspaces synthesized through cdktf with typed
     `cdktf_cdktf_provider_aws` constructs (AwsProvider, DataTerraformRemoteStateS3, ...);
 and prints wall time, peak memory (the largest process: Python or cdktf's Node.js runtime) and
 ratios against the baseline. For the largest organization it also prints the parse floor (python-hcl2
 parsing the same files alone, in a fresh process) with synth's ratio to it, and the top entries of a
-cProfile of one cold synth (cumulative time). Targets (from the issue): example >= 10x faster than the baseline;
-1,000 environments < 10 s and < 300 MB; time linear in the number of environments.
+cProfile of one cold synth and of one after an edit (cumulative time). Targets (from the issues):
+example >= 10x faster than the baseline; 1,000 environments cold < 5 s, < 300 MB and within 3x of the
+parse floor; < 1.5 s after one file changed; time linear in the number of environments.
 
     .venv/bin/python benchmarks/synth_benchmark.py [--sizes 100,1000] [--engines cdktf,cdktn] [--skip-baseline]
 """
@@ -32,27 +35,41 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def generated_organization(folder: Path, development_environments: int) -> Path:
-    """The example organization plus N short-lived API environments in the shared development account."""
-    environments = folder / "environments"
-    shutil.copytree(ROOT / "environments", environments)
-    lines = []
-    for index in range(development_environments):
-        lines.append(f'''environment "feature-{index:04d}" {{
+def feature_environment(index: int, table_name: str = "uses.infra.table_name") -> str:
+    return f'''environment "feature-{index:04d}" {{
   account = "dev"
   uses    = "dev"
   ttl     = "7d"
   module "api" {{
     source = "api"
     inputs = {{
-      table_name  = uses.infra.table_name
+      table_name  = {table_name}
       bucket_name = uses.infra.bucket_name
     }}
   }}
 }}
-''')
-    (environments / "generated-features.hcl").write_text("\n".join(lines))
+'''
+
+
+def generated_organization(folder: Path, development_environments: int) -> Path:
+    """The example organization plus N short-lived API environments in the shared development account,
+    one file each, as `env create` writes them."""
+    environments = folder / "environments"
+    shutil.copytree(ROOT / "environments", environments)
+    for index in range(development_environments):
+        (environments / f"feature-{index:04d}.hcl").write_text(feature_environment(index))
     return environments
+
+
+def change_one_environment(environments: Path, size: int) -> None:
+    """What a developer does between two runs: one environment file edited (an input changed)."""
+    index = size // 2
+    (environments / f"feature-{index:04d}.hcl").write_text(feature_environment(index, '"renamed-table"'))
+
+
+def add_one_environment(environments: Path, size: int) -> None:
+    """... or one environment added (`env create` writes one new file)."""
+    (environments / f"feature-{size:04d}.hcl").write_text(feature_environment(size))
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -84,21 +101,55 @@ def parse_floor(environments: Path, env: dict[str, str]) -> tuple[float, float]:
     return measure([PYTHON, "-c", PARSE_FLOOR, str(environments)], env)
 
 
-PROFILED = r"generators/|hcl2/|lark/|jsii/|json/"
+PROFILED = r"generators/|hcl2/|lark/|jsii/|json/|pickle"
 
 
-def profile_top(environments: Path, outdir: Path, engine: str, env: dict[str, str], top: int = 12) -> str:
-    """The top entries (cumulative time) of a cProfile of one cold synth, run in a fresh process: this
-    project's functions and the libraries doing its work (the CLI framework's wrappers left out)."""
-    stats_file = outdir.with_suffix(".prof")
-    command = [PYTHON, "-m", "cProfile", "-o", str(stats_file), str(ROOT / "main.py"), "--environments",
-               str(environments), "synth", "--no-extensions", "--engine", engine, "--out", str(outdir)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+def synth_command(environments: Path, outdir: Path, engine: str, *extra: str) -> list[str]:
+    return [PYTHON, str(ROOT / "main.py"), "--environments", str(environments), "synth", "--no-extensions",
+            "--engine", engine, "--out", str(outdir), *extra]
+
+
+def with_cache(env: dict[str, str], cache: Path) -> dict[str, str]:
+    return {**env, "AWS_ORG_WORKSPACES_CACHE": str(cache)}
+
+
+def profile_top(command: list[str], stats_file: Path, env: dict[str, str], top: int = 12) -> str:
+    """The top entries (cumulative time) of a cProfile of ``command`` (a synth), run in a fresh process:
+    this project's functions and the libraries doing its work (the CLI framework's wrappers left out)."""
+    result = subprocess.run([PYTHON, "-m", "cProfile", "-o", str(stats_file), *command[1:]], env=env,
+                            capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{result.stdout}{result.stderr}")
     stream = io.StringIO()
     pstats.Stats(str(stats_file), stream=stream).sort_stats("cumulative").print_stats(PROFILED, top)
     return stream.getvalue()
+
+
+def incremental(environments: Path, size: int, folder: Path, engine: str, env: dict[str, str]):
+    """Synth after a cold run (empty cache): with nothing changed, one environment file edited, one added.
+    Returns the rows, whether the output then equals a cold synth's byte for byte, and the profile of the
+    run after the edit."""
+    copy = folder / f"incremental-{engine}"
+    shutil.copytree(environments, copy / "environments")
+    environments = copy / "environments"
+    env = with_cache(env, copy / "cache")
+    out = copy / "out"
+    rows = [("cold, empty cache", measure(synth_command(environments, out, engine), env)),
+            ("nothing changed", measure(synth_command(environments, out, engine), env))]
+    change_one_environment(environments, size)
+    rows.append(("one file edited", measure(synth_command(environments, out, engine), env)))
+    add_one_environment(environments, size)
+    rows.append(("one file added", measure(synth_command(environments, out, engine), env)))
+    change_one_environment(environments, size + 1)  # edited again, for the profile
+    profile = profile_top(synth_command(environments, out, engine), copy / "edit.prof", env)
+    cold_out = copy / "cold"
+    measure(synth_command(environments, cold_out, engine, "--no-cache"), env)
+    identical = read_tree(out) == read_tree(cold_out)
+    return rows, identical, profile
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def main() -> None:
@@ -112,9 +163,10 @@ def main() -> None:
     from generators.engine import installed_engines
 
     engines = args.engines.split(",") if args.engines else list(installed_engines())
+    sizes = [int(n) for n in args.sizes.split(",")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    cases = [("example", 0)] + [(f"{n} dev envs", n) for n in map(int, args.sizes.split(","))]
-    rows = []
+    cases = [("example", 0)] + [(f"{n} dev envs", n) for n in sizes]
+    rows, incremental_rows = [], []
     floor = profile = None
     with tempfile.TemporaryDirectory() as scratch:
         for label, size in cases:
@@ -127,12 +179,17 @@ def main() -> None:
                 baseline = measure([PYTHON, str(ROOT / "benchmarks" / "typed_baseline.py"), str(environments),
                                     str(folder / "baseline")], env)
             for engine in engines:
-                ours = measure([PYTHON, str(ROOT / "main.py"), "--environments", str(environments), "synth",
-                                "--no-extensions", "--engine", engine, "--out", str(folder / f"ours-{engine}")], env)
+                # cold: an empty cache (--no-cache would also skip writing it, which a first run pays)
+                ours = measure(synth_command(environments, folder / f"ours-{engine}", engine),
+                               with_cache(env, folder / f"cache-{engine}"))
                 rows.append((label, count, engine, ours, baseline))
-            if size and size == max(map(int, args.sizes.split(","))):
+                if size:
+                    incremental_rows.append((label, count, engine, *incremental(environments, size, folder, engine,
+                                                                                env)))
+            if size and size == max(sizes):
                 floor = (label, parse_floor(environments, env))
-                profile = profile_top(environments, folder / "profiled", engines[0], env)
+                profile = profile_top(synth_command(environments, folder / "profiled", engines[0], "--no-cache"),
+                                      folder / "profiled.prof", env)
     print(f"{'case':<16}{'envs':>6}{'engine':>8}{'synth s':>10}{'peak MB':>10}{'baseline s':>12}{'peak MB':>10}"
           f"{'speed-up':>10}")
     for label, count, engine, (seconds, megabytes), baseline in rows:
@@ -147,15 +204,33 @@ def main() -> None:
                   f"{large_s / large_n * 1000:.1f} ms at {large_n}; marginal cost {marginal * 1000:.1f} ms per added "
                   "environment (linear: constant marginal cost, falling average)")
 
+    print("\nincremental synth (the cache in .cache/synth), each run in a fresh process after the one above it:")
+    print(f"{'case':<16}{'envs':>6}{'engine':>8}  {'run':<20}{'synth s':>9}{'peak MB':>9}{'vs cold':>9}")
+    for label, count, engine, runs, identical, _ in incremental_rows:
+        cold = runs[0][1][0]
+        for run, (seconds, megabytes) in runs:
+            print(f"{label:<16}{count:>6}{engine:>8}  {run:<20}{seconds:>9.2f}{megabytes:>9.0f}{cold / seconds:>8.1f}x")
+        print(f"{'':<30}  output identical to a cold synth (--no-cache): {'yes' if identical else 'NO'}")
     if floor:
         label, (parse_seconds, parse_megabytes) = floor
+        print()
         for case, _, engine, (seconds, _), _ in rows:
             if case == label:
-                print(f"{label}, {engine}: synth {seconds:.2f} s, parse floor (python-hcl2 alone) {parse_seconds:.2f} s "
-                      f"({parse_megabytes:.0f} MB); synth/parse {seconds / parse_seconds:.1f}x")
+                print(f"{label}, {engine}: cold synth {seconds:.2f} s, parse floor (python-hcl2 alone) "
+                      f"{parse_seconds:.2f} s ({parse_megabytes:.0f} MB); synth/parse {seconds / parse_seconds:.1f}x")
+        for case, _, engine, runs, _, _ in incremental_rows:
+            if case == label:
+                edited = dict(runs)["one file edited"][0]
+                print(f"{label}, {engine}: after one file edited {edited:.2f} s; synth/parse "
+                      f"{edited / parse_seconds:.2f}x")
     if profile:
-        print(f"profile of one cold synth ({floor[0] if floor else ''}, {engines[0]}), top entries by cumulative time:")
+        print(f"\nprofile of one cold synth ({floor[0] if floor else ''}, {engines[0]}, --no-cache), top entries by "
+              "cumulative time:")
         print(profile)
+    for case, _, engine, _, _, edit_profile in incremental_rows:
+        if floor and case == floor[0] and engine == engines[0]:
+            print(f"profile of synth after one file edited ({case}, {engine}), top entries by cumulative time:")
+            print(edit_profile)
 
 
 if __name__ == "__main__":

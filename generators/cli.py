@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 runtime failure (Terraform or AWS failed, generated out
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -27,13 +28,25 @@ class Context:
     environments_dir: Path
     modules_dir: Path
     debug: bool
+    use_cache: bool = True  # False under `synth --no-cache`
+
+    @functools.cached_property
+    def cache(self):
+        """The synthesis cache (see synth_cache), opened on first use; None when switched off or unusable."""
+        from .synth_cache import SynthCache
+
+        return SynthCache.open() if self.use_cache else None
+
+    def save_cache(self) -> None:
+        if self.__dict__.get("cache") is not None:
+            self.cache.save()
 
     def organization(self, *, require_account_ids: bool = True):
         """The validated configuration. Every command but bootstrap (which creates the accounts declared
         by email) needs each account that holds an environment to have an id."""
         from . import config
 
-        organization = config.load_organization(self.environments_dir, self.modules_dir)
+        organization = config.load_organization(self.environments_dir, self.modules_dir, self.cache)
         if require_account_ids:
             config.require_account_ids(organization)
         if _local_endpoint():
@@ -76,7 +89,10 @@ def error_boundary(command):
     def wrapper(*args, **kwargs):
         ctx: Context = click.get_current_context().obj
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                ctx.save_cache()
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -168,17 +184,21 @@ SHOWN_DEFAULT_OUT = f"{DEFAULT_OUT}; .cache/sandbox/cdktf.out with a loopback AW
 @click.option("--engine", type=click.Choice(["cdktf", "cdktn"]), default=None,
               help="cdktf (CDK for Terraform) or cdktn (CDK Terrain). Default: $AWS_ORG_WORKSPACES_ENGINE, "
                    "the `engine` in cdktf.json's context, else the one installed (cdktf when both are).")
+@click.option("--no-cache", is_flag=True,
+              help="Parse and render everything afresh: neither read nor write the cache in .cache/synth.")
 @click.pass_obj
 @error_boundary
-def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool, engine: str | None) -> None:
+def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool, engine: str | None, no_cache: bool) -> None:
     """Synthesize one Terraform workspace per environment."""
     from .output import check_output_folder
     from .synth import SynthRequest, plan_synthesis, write_synthesis
 
+    if no_cache:
+        ctx = dataclasses.replace(ctx, use_cache=False)
     organization = ctx.organization()
     check_output_folder(outdir)
     plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
-                                       local_endpoint=_local_endpoint(), engine=engine))
+                                       local_endpoint=_local_endpoint(), engine=engine, cache=ctx.cache))
     console = _console()
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
@@ -412,7 +432,7 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
         environments=tuple(names), all_environments=all_environments, jobs=jobs or DEFAULT_JOBS,
         auto_approve=auto_approve, allow_production=allow_production,
         lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
-        with_extensions=not no_extensions, local_endpoint=_local_endpoint(), role=role,
+        with_extensions=not no_extensions, local_endpoint=_local_endpoint(), synth_cache=ctx.cache, role=role,
         expect_review=expect_review, expect_review_source=expect_review_source)
     console = _console()
     live = None

@@ -280,11 +280,10 @@ def _destroy(ctx: Context, organization: Organization, name: str, outdir: Path, 
 
 def _resynthesize(ctx: Context, organization: Organization, outdir: Path, with_extensions: bool) -> None:
     from .aws import endpoint_is_local
-    from .synth import SynthRequest, plan_synthesis, write_synthesis
+    from .synth import SynthRequest, bring_up_to_date
 
-    plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=with_extensions,
-                                       local_endpoint=endpoint_is_local()))
-    write_synthesis(plan)
+    bring_up_to_date(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=with_extensions,
+                                  local_endpoint=endpoint_is_local(), cache=ctx.cache))
 
 
 def _run(ctx: Context, organization: Organization, action: str, names: tuple[str, ...], outdir: Path,
@@ -294,7 +293,8 @@ def _run(ctx: Context, organization: Organization, action: str, names: tuple[str
 
     report = runner.run(runner.RunRequest(organization=organization, modules_dir=ctx.modules_dir, outdir=outdir,
                                           action=action, environments=names, auto_approve=True,
-                                          with_extensions=with_extensions, local_endpoint=endpoint_is_local()))
+                                          with_extensions=with_extensions, local_endpoint=endpoint_is_local(),
+                                          synth_cache=ctx.cache))
     failed = report.failed
     if failed:
         raise ToolError(f"{action} failed for {', '.join(r.environment for r in failed)}: "

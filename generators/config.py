@@ -8,13 +8,14 @@ reported together and nothing is built unless there are none.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import external_rules, naming, provider_versions
 from .errors import ConfigError, Problem
@@ -38,6 +39,7 @@ from .module_catalog import available_modules, read_module_folder, unchecked_mod
 from .module_sources import ACCEPTED as ACCEPTED_SOURCES
 from .module_sources import ModuleSource, SourceError, fetched_folder, parse_source
 from .module_types import conversion_problem
+from .synth_cache import SynthCache, parser
 from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
 # Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
@@ -63,12 +65,13 @@ def _covers(deploy_principal: str, plan_principal: str) -> bool:
     return _same_principal(deploy_principal, plan_principal)
 
 
-def load_organization(environments_dir: Path, modules_dir: Path) -> Organization:
-    """Read, check and build the Organization; raise ``ConfigError`` listing every problem."""
-    blocks, problems = load_directory(environments_dir)
+def load_organization(environments_dir: Path, modules_dir: Path, cache: SynthCache | None = None) -> Organization:
+    """Read, check and build the Organization; raise ``ConfigError`` listing every problem. A ``cache``
+    spares parsing the files that were parsed before with the same content."""
+    blocks, problems = load_directory(environments_dir, cache)
     blocks, layout_problems, layouts = apply_layouts(blocks)
     problems += layout_problems
-    builder = _Builder(environments_dir, modules_dir, layouts)
+    builder = _Builder(environments_dir, modules_dir, layouts, parser(cache))
     organization = builder.build(blocks) if not problems else None
     problems += builder.problems
     if blocks:
@@ -83,6 +86,7 @@ class _Builder:
     environments_dir: Path
     modules_dir: Path
     layouts: Mapping[str, RawBlock]
+    parse: Callable[[str], dict]  # of module files
 
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
@@ -393,15 +397,19 @@ class _Builder:
     def _module(self, folder: Path, name: str) -> ModuleInterface | None:
         key = str(folder.resolve())
         if key not in self._modules:
-            interface, problems = read_module_folder(folder, name)
+            interface, problems = read_module_folder(folder, name, self.parse)
             self.problems.extend(problems)
             self._modules[key] = interface
         return self._modules[key]
 
+    @functools.cached_property
+    def _available_modules(self) -> list[str]:
+        return available_modules(self.modules_dir)
+
     def _call_interfaces(self, env_block: RawBlock) -> dict[str, tuple[ModuleInterface, ModuleSource]]:
         """The module each call of an environment instantiates (calls with a bad source are left out)."""
         call_blocks = self._unique(list(env_block.children("module")), f"module call in environment '{env_block.label}'")
-        known = available_modules(self.modules_dir)
+        known = self._available_modules
         interfaces: dict[str, tuple[ModuleInterface, ModuleSource]] = {}
         for name, block in call_blocks.items():
             self._check_name(block, "module")

@@ -14,13 +14,16 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import hcl2
 from lark.exceptions import UnexpectedInput
 
 from .errors import Problem
 from .expressions import Expression, ExpressionSyntaxError, SourceText
+
+if TYPE_CHECKING:
+    from .synth_cache import SynthCache
 
 STRING = "a quoted string"
 STRING_LIST = "a list of quoted strings"
@@ -105,10 +108,11 @@ class RawBlock:
         return tuple(b for b in self.blocks if b.kind == kind)
 
 
-def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
+def load_directory(directory: Path, cache: SynthCache | None = None) -> tuple[list[RawBlock], list[Problem]]:
     """Parse all ``*.hcl`` files below ``directory`` (sorted, so results are deterministic). Every path
     that may hold configuration is read or reported: a file that cannot be read must never look like
-    an environment that was removed."""
+    an environment that was removed. With a ``cache``, a file read before with the same content is not
+    parsed again."""
     if not directory.is_dir():
         what = "is not a folder" if directory.exists() else "does not exist"
         return [], [Problem(str(directory), None, f"environments directory {what}")]
@@ -117,7 +121,7 @@ def load_directory(directory: Path) -> tuple[list[RawBlock], list[Problem]]:
         return [], [Problem(str(directory), None, "no *.hcl files found")]
     blocks: list[RawBlock] = []
     for path in files:
-        file_blocks, file_problems = load_file(path)
+        file_blocks, file_problems = load_file(path, cache)
         blocks.extend(file_blocks)
         problems.extend(file_problems)
     return blocks, problems
@@ -175,12 +179,23 @@ def _link_problem(path: Path, exc: OSError) -> str:
     return f"cannot follow symbolic link to {target}: {exc.strerror or exc}"
 
 
-def load_file(path: Path) -> tuple[list[RawBlock], list[Problem]]:
+def load_file(path: Path, cache: SynthCache | None = None) -> tuple[list[RawBlock], list[Problem]]:
     name = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return [], [Problem(name, None, f"cannot read file: {exc.strerror or exc}")]
+    if cache is None:
+        return _parse_file(name, data)
+    part, key = cache.part("environment-files"), cache.key("environment-file", name, data)
+    cached = part.get(key)
+    if cached is None:
+        cached = _parse_file(name, data)
+        part.put(key, cached)
+    return list(cached[0]), list(cached[1])
+
+
+def _parse_file(name: str, data: bytes) -> tuple[list[RawBlock], list[Problem]]:
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark is valid UTF-8 (Terraform accepts it)
     except UnicodeDecodeError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import hcl2
 
@@ -37,8 +37,10 @@ def unchecked_module(name: str) -> ModuleInterface:
                            checked=False)
 
 
-def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None, list[Problem]]:
-    """The interface of the module in ``folder``; ``name`` is how messages call it."""
+def read_module_folder(folder: Path, name: str, parse: Callable[[str], dict] = hcl2.loads
+                       ) -> tuple[ModuleInterface | None, list[Problem]]:
+    """The interface of the module in ``folder``; ``name`` is how messages call it. ``parse`` reads HCL
+    text (``hcl2.loads``, or the synthesis cache's remembering one)."""
     variables: dict[str, ModuleVariable] = {}
     outputs: dict[str, ModuleOutput] = {}
     aliases: list[str] = []
@@ -48,7 +50,7 @@ def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None,
     for path in sorted(folder.glob("*.tf")):
         try:
             text = path.read_text(encoding="utf-8")
-            document = hcl2.loads(text)
+            document = parse(text)
         except Exception as exc:  # a broken module is reported like a broken environment file
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
@@ -67,7 +69,7 @@ def read_module_folder(folder: Path, name: str) -> tuple[ModuleInterface | None,
         for out_name, body in _labelled(document, "output"):
             outputs[out_name] = ModuleOutput(out_name, sensitive=body.get("sensitive") is True)
         aliases.extend(_configuration_aliases(document))
-    requirements = _provider_requirements(folder, set(), problems)
+    requirements = _provider_requirements(folder, set(), problems, parse)
     if problems:
         return None, problems
     return ModuleInterface(
@@ -108,7 +110,8 @@ def _configuration_aliases(document: Mapping[str, Any]) -> list[str]:
     return aliases
 
 
-def _provider_requirements(folder: Path, visited: set[Path], problems: list[Problem]) -> dict[str, ProviderRequirement]:
+def _provider_requirements(folder: Path, visited: set[Path], problems: list[Problem],
+                           parse: Callable[[str], dict]) -> dict[str, ProviderRequirement]:
     """``required_providers`` of the module in ``folder`` and of the local modules it calls, merged."""
     folder = folder.resolve()
     if folder in visited:
@@ -126,7 +129,7 @@ def _provider_requirements(folder: Path, visited: set[Path], problems: list[Prob
 
     for path in sorted(folder.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(encoding="utf-8"))
+            document = parse(path.read_text(encoding="utf-8"))
         except Exception as exc:
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
@@ -137,7 +140,7 @@ def _provider_requirements(folder: Path, visited: set[Path], problems: list[Prob
         for _, call in _labelled(document, "module"):
             source = call.get("source")
             if isinstance(source, str) and source.startswith(("./", "../")):
-                for requirement in _provider_requirements(folder / source, visited, problems).values():
+                for requirement in _provider_requirements(folder / source, visited, problems, parse).values():
                     add(requirement)
     return found
 

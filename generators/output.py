@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine.cdktf_engine import GENERATED_MARKER_KEY
+from .engine import GENERATED_MARKER_KEY
 from .errors import GeneratedFileConflict, ToolError, UsageError
 from .failures import explain
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import hcl2
 
@@ -208,12 +208,14 @@ def provider_address(source: str) -> str:
     return source if source.count("/") == 2 else f"{DEFAULT_HOST}/{source}"
 
 
-def module_requirements(module_dir: Path) -> dict[str, tuple[Constraint, ...]]:
-    """The provider constraints a plain HCL module declares in its `required_providers`."""
+def module_requirements(module_dir: Path, parse: Callable[[str], dict] = hcl2.loads
+                        ) -> dict[str, tuple[Constraint, ...]]:
+    """The provider constraints a plain HCL module declares in its `required_providers` (``parse`` reads
+    HCL text: ``hcl2.loads`` or the synthesis cache's remembering one)."""
     requirements: dict[str, tuple[Constraint, ...]] = {}
     for path in sorted(module_dir.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(encoding="utf-8"))
+            document = parse(path.read_text(encoding="utf-8"))
         except Exception:  # noqa: BLE001 - the module catalogue reports broken module files
             continue
         for terraform in document.get("terraform", []):

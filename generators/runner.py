@@ -58,6 +58,7 @@ from .models import AccountKind, Environment, Organization
 from .output import OutputReport
 from .plan_changes import ReviewedPlan, change_set, differences, file_sha256
 from .run_lock import StackLocks, run_dir
+from .synth_cache import SynthCache
 from .terraform_cli import terraform_binary, terraform_environment
 from .terraform_output import Changes, LockInfo, StreamSummary, human_lines, lock_from_fields, parse_line
 from .workspace import ROLE_VARIABLE
@@ -169,6 +170,7 @@ class RunRequest:
     with_extensions: bool = True
     local_endpoint: bool = False
     cache_dir: Path | None = None  # None: $AWS_ORG_WORKSPACES_CACHE or <project>/.cache/terraform
+    synth_cache: SynthCache | None = None  # for the synthesis the run starts with; None: none
     role: str = "deploy"  # one of ROLES; "plan" (read-only) only for the plan action
     # deploy only: the reviewed plans (plan_changes.load_review); each environment's plan must match its own
     expect_review: Mapping[str, ReviewedPlan] | None = None
@@ -659,12 +661,11 @@ def _done(changes: Changes | None) -> str:
 
 def ensure_synthesized(request: RunRequest) -> OutputReport | None:
     """Run the `synth` pipeline, writing only when the output is not up to date."""
-    from .synth import SynthRequest, plan_synthesis, write_synthesis
+    from .synth import SynthRequest, bring_up_to_date
 
-    plan = plan_synthesis(SynthRequest(request.organization, request.modules_dir, request.outdir,
-                                       with_extensions=request.with_extensions,
-                                       local_endpoint=request.local_endpoint))
-    return None if plan.up_to_date else write_synthesis(plan)
+    return bring_up_to_date(SynthRequest(request.organization, request.modules_dir, request.outdir,
+                                         with_extensions=request.with_extensions,
+                                         local_endpoint=request.local_endpoint, cache=request.synth_cache))
 
 
 def new_run_id() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .config import require_account_ids
 from .engine import choose_engine, cdktf_engine
@@ -13,6 +14,7 @@ from .models import Environment, Organization
 from . import provider_lock
 from .output import (STACKS, OutputPlan, OutputReport, folders_a_cli_would_lose, leave_removed_folders_to_cli,
                      plan_output, write_output)
+from .synth_cache import SynthCache, parser
 from .terraform_cli import provider_mirrors
 from .workspace import WorkspaceOptions, build_workspace
 
@@ -28,6 +30,7 @@ class SynthRequest:
     with_extensions: bool = True
     local_endpoint: bool = False
     engine: str | None = None  # cdktf or cdktn; None: see engine.choose_engine
+    cache: SynthCache | None = None  # None: every stack is rendered afresh (`synth --no-cache`)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ def plan_synthesis(request: SynthRequest) -> SynthPlan:
     for_cdk_cli = running_under_cdk_cli()
     if for_cdk_cli:
         _refuse_what_the_cli_would_delete(outdir, {e.name for e in organization.environments})
-    rendered = cdktf_engine.synthesize(organization, documents, request.with_extensions, engine)
-    notes = _add_lock_files(rendered, organization, request.modules_dir)
+    rendered = cdktf_engine.synthesize(organization, documents, request.with_extensions, engine, request.cache)
+    notes = _add_lock_files(rendered, organization, request.modules_dir, parser(request.cache))
     plan = plan_output(rendered, outdir)
     return SynthPlan(**vars(plan), for_cdk_cli=for_cdk_cli, notes=notes)
 
@@ -69,11 +72,19 @@ def write_synthesis(plan: SynthPlan) -> OutputReport:
     return report
 
 
+def bring_up_to_date(request: SynthRequest) -> OutputReport | None:
+    """Plan and write the output, writing nothing when it is up to date (None then): what commands that
+    need current workspaces (plan, deploy, destroy, env) do before they run Terraform."""
+    plan = plan_synthesis(request)
+    return None if plan.up_to_date else write_synthesis(plan)
+
+
 def stack_dir(outdir: Path, environment: Environment) -> Path:
     return outdir / STACKS / environment.name
 
 
-def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path) -> tuple[str, ...]:
+def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path,
+                    parse: Callable[[str], dict]) -> tuple[str, ...]:
     """Add each stack's `.terraform.lock.hcl`, from the provider mirror terraform is configured with."""
     settings = organization.settings
     try:
@@ -94,7 +105,7 @@ def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modu
         for call in environment.modules:
             name = call.module.name
             if name not in by_module:
-                by_module[name] = provider_lock.module_requirements(modules_dir / name)
+                by_module[name] = provider_lock.module_requirements(modules_dir / name, parse)
             for address, constraints in by_module[name].items():
                 requirements[address] = requirements.get(address, ()) + constraints
         try:

@@ -9,6 +9,12 @@ are paid for only by organizations that use them.
 To add one: write ``extensions/<name>.py`` with an ``apply(stack, environment, organization)``
 function, add it to ``REGISTRY`` below, switch it on with ``extensions = ["<name>"]`` on the
 organization or an account, and add a golden test.
+
+What an extension may read: its environment, and the organization's settings and accounts. The
+synthesis cache keys a stack with extensions on exactly those (and the extension's code), so a stack
+is rendered again only when one of them changes. An extension that also reads other environments
+(``organization.environments``, ``users_of``, ...) must set ``reads_other_environments`` in its spec:
+its stacks are then keyed on the whole organization.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class ExtensionSpec:
     module: str  # python module in this package
     kinds: frozenset[AccountKind]  # account kinds it applies to; others are skipped silently
     description: str
+    reads_other_environments: bool = False  # see the module's docstring
 
     def load(self) -> Callable:
         return importlib.import_module(f"{__name__}.{self.module}").apply
