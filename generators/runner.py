@@ -61,7 +61,7 @@ from .run_lock import StackLocks, run_dir
 from .synth_cache import SynthCache
 from .terraform_cli import terraform_binary, terraform_environment
 from .terraform_output import Changes, LockInfo, StreamSummary, human_lines, lock_from_fields, parse_line
-from .workspace import ROLE_VARIABLE
+from .workspace import ROLE_VARIABLE, session_name
 
 ACTIONS = ("plan", "deploy", "destroy")
 ROLES = ("deploy", "plan")  # the organization's deploy_role and plan_role
@@ -393,13 +393,10 @@ class _Terraform:
             return False
         try:
             backend = json.loads(backend_state.read_text()).get("backend") or {}
-            stack = json.loads((stack_dir / "cdk.tf.json").read_text())
         except (OSError, ValueError):
             return False
         configured = (backend.get("config") or {}).get("assume_role") or {}
-        generated = stack["terraform"]["backend"]["s3"]["assume_role"]["role_arn"]
-        expected = generated if self.role == "deploy" else self.organization.role_arn(
-            workspace.environment.account, self.role_name)
+        expected = self.organization.role_arn(workspace.environment.account, self.role_name)
         return backend.get("type") == "s3" and configured.get("role_arn") == expected
 
     def init_args(self, workspace: _Workspace) -> list[str]:
@@ -407,7 +404,7 @@ class _Terraform:
         args = ["init", "-json", "-input=false", "-reconfigure"]
         if self.role != "deploy":
             # The backend cannot read var.role_name, so its assume_role is replaced as a whole.
-            session = _backend_session_name(workspace.stack_dir) or f"{TOOL_NAME}-{workspace.name}"[:64]
+            session = session_name(workspace.name)  # as the generated backend's, so CloudTrail shows them alike
             role_arn = self.organization.role_arn(workspace.environment.account, self.role_name)
             args.append(f"-backend-config=assume_role={{role_arn={json.dumps(role_arn)},"
                         f"session_name={json.dumps(session)}}}")
@@ -639,15 +636,6 @@ class _Terraform:
         changes = completed.summary.changes or workspace.planned
         workspace.finish(Result.OK, "", changes)
         self.emit(Event(workspace.name, "apply", _done(changes), kind="result"))
-
-
-def _backend_session_name(stack_dir: Path) -> str | None:
-    """The session name the generated backend uses, so plan-role sessions show up in CloudTrail alike."""
-    try:
-        document = json.loads((stack_dir / "cdk.tf.json").read_text(encoding="utf-8"))
-        return document["terraform"]["backend"]["s3"]["assume_role"]["session_name"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _done(changes: Changes | None) -> str:

@@ -67,7 +67,7 @@ def build_workspace(organization: Organization, environment: Environment,
         "region": settings.region,
         "encrypt": True,
         "use_lockfile": True,
-        "assume_role": {"role_arn": deploy_role, "session_name": _session_name(environment.name)},
+        "assume_role": {"role_arn": deploy_role, "session_name": session_name(environment.name)},
         "allowed_account_ids": [account.id],
     }
     if options.local_endpoint:
@@ -93,7 +93,7 @@ def build_workspace(organization: Organization, environment: Environment,
             "key": naming.state_key(environment.uses),
             "region": settings.region,
             "assume_role": {"role_arn": _role_arn_expression(account.id),
-                            "session_name": _session_name(environment.name)},
+                            "session_name": session_name(environment.name)},
         }
         if options.local_endpoint:
             used_config["use_path_style"] = True
@@ -154,7 +154,7 @@ def _provider(organization: Organization, environment: Environment, alias: str |
         "allowed_account_ids": [account_id],
         "assume_role": [{
             "role_arn": _role_arn_expression(account_id),
-            "session_name": _session_name(environment.name),
+            "session_name": session_name(environment.name),
         }],
         "default_tags": [{"tags": default_tags(organization, environment)}],
     })
@@ -227,8 +227,9 @@ def _role_arn_expression(account_id: str | None) -> str:
     return naming.role_arn(account_id, f"${{var.{ROLE_VARIABLE}}}")
 
 
-def _session_name(environment: str) -> str:
-    # CloudTrail shows this, so who changed what is visible per environment (limit: 64 characters).
+def session_name(environment: str) -> str:
+    """The role session name of every role the environment's workspace assumes. CloudTrail shows it, so
+    who changed what is visible per environment (limit: 64 characters)."""
     return f"{TOOL_NAME}-{environment}"[:64]
 
 
