@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import TOOL_NAME, aws, naming, policies
@@ -185,8 +184,8 @@ class _Bootstrap:
         self.caller = ""
         self.root_id = ""
 
-    def client(self, session, service: str, **kwargs):
-        client = session.client(service, **kwargs)
+    def client(self, session, service: str):
+        client = aws.client(session, service)
         return _ReadOnlyClient(client) if self.dry_run else client
 
     def run(self) -> BootstrapReport:
@@ -490,9 +489,7 @@ class _Bootstrap:
             "Terraform plan: reads configuration and state, no data, writes nothing"), account_id)
 
     def _state_bucket(self, session, bucket: str, policy: dict[str, Any]) -> tuple[Status, str]:
-        # A loopback endpoint (the emulator) cannot resolve <bucket>.localhost: address buckets by path.
-        config = Config(s3={"addressing_style": "path"}) if aws.endpoint_is_local() else None
-        s3 = self.client(session, "s3", config=config)
+        s3 = self.client(session, "s3")
         region = self.settings.region
         if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
             if self.dry_run:
