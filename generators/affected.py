@@ -20,7 +20,6 @@ Comments between blocks and every other file (docs, tests, README) affect nothin
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections import defaultdict
@@ -30,8 +29,7 @@ from typing import Any, Iterable
 
 import hcl2
 
-from . import naming
-from .config import ACCOUNT_IDS_FILE
+from . import account_ids, naming
 from .errors import ToolError, UsageError
 from .models import Environment, Organization
 
@@ -97,7 +95,7 @@ def affected_environments(organization: Organization, environments_dir: Path, mo
     _blocks_changes(repo, organization, hcl_files, add, removed)
 
     if env_prefix is not None:
-        ids_file = _join(env_prefix, ACCOUNT_IDS_FILE)
+        ids_file = _join(env_prefix, account_ids.FILE_NAME)
         if ids_file in changed:
             for name in _changed_recorded_ids(repo, ids_file):
                 _account_changed(organization, name, f"recorded id of account '{name}' changed ({ids_file})", add)
@@ -214,10 +212,10 @@ def _top_level_blocks(text: str | None) -> list[_Block] | None:
 
 def _changed_recorded_ids(repo: "_Repository", path: str) -> set[str]:
     def ids(text: str | None) -> dict[str, str]:
-        try:
-            return {str(k): str(v) for k, v in json.loads(text or "{}").get("accounts", {}).items()}
-        except (ValueError, AttributeError):
-            return {}
+        # A file that is missing or bad on one side records nothing to compare against there, so each id
+        # on the other side counts as changed: more environments are planned, never fewer. (The checkout's
+        # own file is already known good: loading the configuration read it.)
+        return account_ids.parse(text, path)[0] if text is not None else {}
 
     old = ids(repo.old_contents([path]).get(path))
     new = ids(repo.new_content(path))
@@ -442,6 +440,7 @@ def environment_inputs(organization: Organization, environment: Environment, rep
     patterns: list[str] = []
     exclusions: list[str] = []
     seen: set[str] = set()
+    recorded = account_ids.load(environments_dir)
 
     def relative(path: Path | str) -> str | None:
         try:
@@ -455,9 +454,8 @@ def environment_inputs(organization: Organization, environment: Environment, rep
         seen.add(env.name)
         accounts = [env.account] + [p.account for p in env.providers]
         files = [*env.definition_files, organization.settings.location.file] + [a.location.file for a in accounts]
-        recorded = environments_dir / ACCOUNT_IDS_FILE
-        if recorded.is_file() and any(a.name in _recorded_names(recorded) for a in accounts):
-            files.append(str(recorded))
+        if any(a.name in recorded for a in accounts):
+            files.append(str(account_ids.path_in(environments_dir)))
         patterns.extend(p for p in map(relative, files) if p)
         modules_root = relative(modules_dir)
         for call in env.modules:
@@ -478,10 +476,3 @@ def environment_inputs(organization: Organization, environment: Environment, rep
 
     collect(environment)
     return tuple(dict.fromkeys(patterns + exclusions))
-
-
-def _recorded_names(path: Path) -> set[str]:
-    try:
-        return set(json.loads(path.read_text(encoding="utf-8")).get("accounts", {}))
-    except (OSError, ValueError, AttributeError):
-        return set()

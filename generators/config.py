@@ -9,7 +9,6 @@ reported together and nothing is built unless there are none.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from . import external_rules, naming, provider_versions
+from . import account_ids, external_rules, naming, provider_versions
 from .errors import ConfigError, Problem
 from .extensions import REGISTRY as EXTENSIONS
 from .expressions import Expression, NotLiteral, literal_value, references, rewritten, to_terraform_json
@@ -41,9 +40,6 @@ from .module_sources import ModuleSource, SourceError, fetched_folder, parse_sou
 from .module_types import conversion_problem
 from .synth_cache import SynthCache, parser
 from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
-
-# Written by `bootstrap` when it creates accounts, committed so `synth` stays offline.
-ACCOUNT_IDS_FILE = "account-ids.generated.json"
 
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Names Terraform reserves for variables, and the one every workspace already declares.
@@ -288,15 +284,9 @@ class _Builder:
         return accounts
 
     def _recorded_account_ids(self) -> Mapping[str, str]:
-        path = self.environments_dir / ACCOUNT_IDS_FILE
-        if not path.is_file():
-            return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return {str(k): str(v) for k, v in data.get("accounts", {}).items()}
-        except (OSError, ValueError, AttributeError) as exc:
-            self.problems.append(Problem(str(path), None, f"cannot read recorded account ids: {exc}"))
-            return {}
+        ids, problems = account_ids.read(self.environments_dir)
+        self.problems.extend(problems)
+        return ids
 
     def _environments(self, blocks: dict[str, RawBlock], accounts: dict[str, Account],
                       settings: OrganizationSettings) -> dict[str, Environment]:

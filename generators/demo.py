@@ -49,7 +49,7 @@ def landings(organization: Organization) -> list[Landing]:
                                           "demo-inspect", organization.settings.region)
         bucket = organization.state_bucket(account)
         try:
-            body = session.client("s3").get_object(Bucket=bucket, Key=environment.state_key)["Body"].read()
+            body = aws.client(session, "s3").get_object(Bucket=bucket, Key=environment.state_key)["Body"].read()
             state = json.loads(body)
             found = True
         except Exception:  # noqa: BLE001 - a missing state is shown as such, not raised
@@ -73,7 +73,7 @@ class Membership:
 def memberships(organization: Organization) -> list[Membership]:
     """Each account as the Organization sees it, read live with the management credentials: its OU and
     the service control policies that apply to it."""
-    client = aws.session(organization.settings.region).client("organizations")
+    client = aws.client(aws.session(organization.settings.region), "organizations")
     members = {a["Id"]: a for page in client.get_paginator("list_accounts").paginate() for a in page["Accounts"]}
     result = []
     for account in organization.accounts:

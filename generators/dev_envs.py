@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import naming
+from . import aws, naming
 from .errors import UsageError
 from .hcl_loader import RawBlock, expression_of, load_directory
 from .layouts import apply_layouts
@@ -220,15 +220,11 @@ def _state_client(organization: Organization, environment: Environment):
 
 
 def _account_state_client(organization: Organization, account, session_name: str):
-    from . import aws
-
     session = aws.assume_role_session(aws.session(organization.settings.region),
                                       organization.role_arn(account), session_name,
                                       region=organization.settings.region)
-    from botocore.config import Config
-
     # short timeouts: `env list` must stay usable when AWS is unreachable
-    return session.client("s3", config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2}))
+    return aws.client(session, "s3", connect_timeout=5, read_timeout=20)
 
 
 def read_state(organization: Organization, environment: Environment) -> StateObjects:
@@ -280,7 +276,7 @@ def delete_state(organization: Organization, environment: Environment) -> int:
     client = _state_client(organization, environment)
     bucket = organization.state_bucket(environment.account)
     deleted = 0
-    for key in (environment.state_key, f"{environment.state_key}.tflock"):
+    for key in (environment.state_key, naming.state_lock_key(environment.name)):
         paginator = client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=bucket, Prefix=key):
             versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
@@ -319,14 +315,13 @@ def stray_environments(organization: Organization) -> StraySearch:
         bucket = organization.state_bucket(account)
         try:
             client = _account_state_client(organization, account, "env-reap")
-            keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                    for item in page.get("Contents", [])]
+            states = aws.environment_states(client, bucket)
         except Exception as exc:  # noqa: BLE001 - reported per account by the caller; the others go on
             failures.append((f"account {account.name} ({account.id}), s3://{bucket}", exc))
             continue
-        for key in keys:
-            name, _, rest = key.partition("/")
-            if rest != "terraform.tfstate" or name in defined:
+        for found in states:
+            name, key = found.environment, found.key
+            if name in defined:
                 continue
             try:
                 state = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -45,8 +45,28 @@ def state_bucket_length(organization: str) -> int:
     return len(state_bucket(organization, "0" * 12))
 
 
+# The state bucket layout: each environment's state at <environment>/terraform.tfstate, and S3-native
+# locking's lock object next to it. These compose the keys and environment_of_state_key reads them back.
+STATE_FILE = "terraform.tfstate"
+LOCK_SUFFIX = ".tflock"
+
+
 def state_key(environment: str) -> str:
-    return f"{environment}/terraform.tfstate"
+    return f"{environment}/{STATE_FILE}"
+
+
+def state_lock_key(environment: str) -> str:
+    return state_key(environment) + LOCK_SUFFIX
+
+
+def environment_of_state_key(key: str) -> str | None:
+    """The environment whose state object ``key`` is, or None when ``key`` is not one (a lock object, a
+    Terraform workspace's env:/ key, anything put in the bucket by hand): a key is an environment's state
+    exactly when state_key composes it from a valid environment name."""
+    environment, _, rest = key.partition("/")
+    if rest != STATE_FILE or not NAME_PATTERN.fullmatch(environment) or len(environment) > ENVIRONMENT_NAME_MAX:
+        return None
+    return environment
 
 
 def role_arn(account_id: str, role_name: str) -> str:

@@ -71,7 +71,6 @@ MARKDOWN_BUDGET = GITHUB_COMMENT_LIMIT - 536
 COMMENT_MARKER = f"<!-- {TOOL_NAME} plan review -->"
 JSON_FORMAT_VERSION = 1
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "review"
-STATE_KEY = re.compile(r"^([^/]+)/terraform\.tfstate$")  # naming.state_key: <environment>/terraform.tfstate
 _SCAN_JOBS = 8
 
 
@@ -421,9 +420,8 @@ def _scan_account(organization: Organization, account: Account,
     try:
         session = aws.assume_role_session(aws.session(region), organization.role_arn(account, role),
                                           f"{TOOL_NAME}-review", region)
-        s3 = session.client("s3", config=_s3_config())
-        objects = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                   for o in page.get("Contents", [])]
+        s3 = aws.client(session, "s3")
+        states = aws.environment_states(s3, bucket)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket" and not defined:
@@ -433,20 +431,19 @@ def _scan_account(organization: Organization, account: Account,
         return [], [ScanProblem(account.name, account.id or "", f"cannot list s3://{bucket}: {exc}")]
     orphans: list[Orphan] = []
     problems: list[ScanProblem] = []
-    for entry in objects:
-        match = STATE_KEY.match(entry["Key"])
-        if not match or match.group(1) in defined:
+    for entry in states:
+        if entry.environment in defined:
             continue
         try:
-            state = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            state = json.loads(s3.get_object(Bucket=bucket, Key=entry.key)["Body"].read())
             resources = count_state_resources(state)
         except (ClientError, BotoCoreError, ValueError, AttributeError) as exc:
             # Still an orphan: that its resources cannot be counted must not hide it.
             problems.append(ScanProblem(account.name, account.id or "",
-                                        f"cannot count the resources in s3://{bucket}/{entry['Key']}: {exc}"))
+                                        f"cannot count the resources in s3://{bucket}/{entry.key}: {exc}"))
             resources = -1
-        modified = entry.get("LastModified")
-        orphans.append(Orphan(match.group(1), account.name, account.id or "", bucket, entry["Key"], resources,
+        modified = entry.last_modified
+        orphans.append(Orphan(entry.environment, account.name, account.id or "", bucket, entry.key, resources,
                               modified.isoformat() if modified else ""))
     return orphans, problems
 
@@ -454,13 +451,6 @@ def _scan_account(organization: Organization, account: Account,
 def count_state_resources(state: Mapping[str, Any]) -> int:
     """Managed resource instances in a state file (data sources are only cached reads)."""
     return sum(len(r.get("instances") or ()) for r in state.get("resources") or () if r.get("mode") == "managed")
-
-
-def _s3_config():
-    from botocore.config import Config
-
-    # A loopback endpoint (the sandbox) cannot resolve <bucket>.localhost: address buckets by path.
-    return Config(s3={"addressing_style": "path"}) if aws.endpoint_is_local() else None
 
 
 def _error_text(exc) -> str:

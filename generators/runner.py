@@ -51,7 +51,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from . import TOOL_NAME, aws
+from . import TOOL_NAME, aws, naming
 from .errors import UsageError
 from .interruption import Interruption
 from .models import AccountKind, Environment, Organization
@@ -281,8 +281,9 @@ def read_state_lock(organization: Organization, environment: Environment,
         account_session = aws.assume_role_session(aws.session(region),
                                                   organization.role_arn(environment.account, role),
                                                   f"{TOOL_NAME}-lock-{environment.name}", region)
-        body = account_session.client("s3").get_object(
-            Bucket=organization.state_bucket(environment.account), Key=f"{environment.state_key}.tflock")["Body"].read()
+        body = aws.client(account_session, "s3").get_object(
+            Bucket=organization.state_bucket(environment.account),
+            Key=naming.state_lock_key(environment.name))["Body"].read()
         document = json.loads(body)
     except (BotoCoreError, ClientError, ValueError):
         return None

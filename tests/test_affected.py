@@ -290,6 +290,18 @@ def test_a_recorded_account_id_change_affects_that_account(repo):
     assert result["uat"].reasons == ("recorded id of account 'uat' changed (environments/account-ids.generated.json)",)
 
 
+def test_a_recorded_id_is_changed_when_the_file_it_replaces_was_unreadable(repo):
+    edit(repo / "environments/accounts.hcl", '  id    = "300000000003"\n', "")
+    (repo / "environments/account-ids.generated.json").write_text('{"accounts": {"uat": "300000000003",}}')
+    commit(repo, "a hand edit broke the file")
+    git(repo, "tag", "-f", BASE)
+    (repo / "environments/account-ids.generated.json").write_text(json.dumps({"accounts": {"uat": "300000000003"}}))
+    commit(repo)
+
+    # Nothing could be read before, so the id counts as changed: more is planned, never less.
+    assert set(affected(repo)) == {"uat"}
+
+
 def test_a_change_to_the_generator_in_the_same_repository_affects_everything(repo):
     generator = repo / "generators"
     generator.mkdir()

@@ -22,7 +22,8 @@ import pytest
 
 from generators import aws, naming, policies
 from generators.bootstrap import BootstrapRequest, Status, bootstrap
-from generators.config import ACCOUNT_IDS_FILE, load_organization
+from generators.account_ids import FILE_NAME as ACCOUNT_IDS_FILE
+from generators.config import load_organization
 from generators.models import Organization
 from tests.conftest import ROOT, copy_project, run_cli
 

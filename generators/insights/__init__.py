@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Iterator, Mapping
@@ -69,26 +68,7 @@ def member_session(organization: Organization, account: Account, region: str, pu
     Safe to call from several threads: each call builds its own sessions."""
     role_arn = organization.role_arn(account, organization.settings.access_role)
     with aws_failure(account, f"assuming {role_arn}"):
-        base = _sharing_models(aws.session(region))
-        return _sharing_models(aws.assume_role_session(base, role_arn, f"{TOOL_NAME}-{purpose}", region))
-
-
-_loader_lock = threading.Lock()
-_loader = None
-
-
-def _sharing_models(session):
-    """Give ``session`` the loader (and so the parsed-JSON cache) of the first session made here.
-
-    Every botocore session otherwise parses botocore's endpoint rules and each service model again,
-    about 0.25 s of CPU per session: visiting seven accounts cost seconds before a single request."""
-    global _loader
-    with _loader_lock:
-        if _loader is None:
-            _loader = session._session.get_component("data_loader")
-        else:
-            session._session.register_component("data_loader", _loader)
-    return session
+        return aws.assume_role_session(aws.session(region), role_arn, f"{TOOL_NAME}-{purpose}", region)
 
 
 @contextlib.contextmanager

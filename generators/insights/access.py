@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import unquote
 
+from .. import aws
 from ..models import Account, AccountKind, Organization
 from . import (DEVELOPMENT_KINDS, AccountRef, accounts_with_environments, aws_failure, member_session,
                ref)
@@ -143,7 +144,7 @@ def read_access(organization: Organization) -> AccessReport:
 
 
 def _read_roles(organization: Organization, account: Account) -> list[RoleTrust]:
-    iam = member_session(organization, account, organization.settings.region, "access").client("iam")
+    iam = aws.client(member_session(organization, account, organization.settings.region, "access"), "iam")
     settings = organization.settings
     found = []
     for role, level in ((settings.plan_role, PLAN), (settings.deploy_role, DEPLOY)):

@@ -107,7 +107,7 @@ def month_period(month: str | None, today: date) -> Period:
 def read_costs(organization: Organization, period: Period) -> CostReport:
     session = aws.session(CE_REGION)
     _require_management_credentials(organization, session)
-    ce = session.client("ce", region_name=CE_REGION)
+    ce = aws.client(session, "ce", CE_REGION)
     base = {"TimePeriod": {"Start": period.start, "End": period.end}, "Granularity": "MONTHLY",
             "Metrics": [METRIC]}
     account_dimension = {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}

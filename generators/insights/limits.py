@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import ToolError
+from .. import aws
 from ..models import Account, AccountKind, Organization
 from . import AccountRef, accounts_with_environments, aws_failure, error_code, member_session, ref, regions_of
 
@@ -164,12 +165,9 @@ def _row(account: Account, figure: _Figure, warn_percent: float) -> Usage:
 
 
 def _client(session, service: str, region: str, probe: bool = False):
-    from botocore.config import Config
-
-    # A quota probe that fails falls back to the documented default, so it is not worth the default
-    # retries' back-off (moto answers DescribeAccountLimits with a 500, which botocore would retry 4x).
-    retries = {"mode": "standard", "max_attempts": 2 if probe else 5}
-    return session.client(service, region_name=region, config=Config(retries=retries))
+    # A quota probe that fails falls back to the documented default, so it is not worth more back-off
+    # (moto answers DescribeAccountLimits with a 500); a count has no fallback, so it retries longer.
+    return aws.client(session, service, region, retries=2 if probe else 5)
 
 
 def _count(client, operation: str, key: str, **kwargs) -> int:
