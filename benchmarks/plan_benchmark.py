@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from generators.bootstrap import BootstrapRequest, bootstrap  # noqa: E402
 from generators.config import load_organization  # noqa: E402
-from generators.runner import RunRequest, run  # noqa: E402
+from generators.run_model import RunRequest  # noqa: E402
+from generators.runner import run  # noqa: E402
 from generators.sandbox import running_sandbox  # noqa: E402
 from generators.terraform_cli import terraform_environment  # noqa: E402
 

@@ -424,7 +424,8 @@ def _run_terraform(ctx: Context, action: str, names, all_environments: bool, *, 
     from .interruption import Interrupted, Interruption
     from .progress import (ProgressBoard, confirmation_lines, confirmation_question, plain_line, summary_notes,
                            summary_table)
-    from .runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, Result, RunRequest, run
+    from .run_model import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT, Result, RunRequest
+    from .runner import run
 
     organization = ctx.organization()
     request = RunRequest(

@@ -289,12 +289,13 @@ def _resynthesize(ctx: Context, organization: Organization, outdir: Path, with_e
 def _run(ctx: Context, organization: Organization, action: str, names: tuple[str, ...], outdir: Path,
          with_extensions: bool) -> None:
     from . import runner
+    from .run_model import RunRequest
     from .aws import endpoint_is_local
 
-    report = runner.run(runner.RunRequest(organization=organization, modules_dir=ctx.modules_dir, outdir=outdir,
-                                          action=action, environments=names, auto_approve=True,
-                                          with_extensions=with_extensions, local_endpoint=endpoint_is_local(),
-                                          synth_cache=ctx.cache))
+    report = runner.run(RunRequest(organization=organization, modules_dir=ctx.modules_dir, outdir=outdir,
+                                   action=action, environments=names, auto_approve=True,
+                                   with_extensions=with_extensions, local_endpoint=endpoint_is_local(),
+                                   synth_cache=ctx.cache))
     failed = report.failed
     if failed:
         raise ToolError(f"{action} failed for {', '.join(r.environment for r in failed)}: "

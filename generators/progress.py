@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .runner import Confirmation, Event, Result, RunReport
+from .run_model import Confirmation, Event, Result, RunReport
 
 if TYPE_CHECKING:
     from .review import Review

@@ -33,7 +33,7 @@ from . import TOOL_NAME, aws
 from .errors import ToolError
 from .models import Account, AccountKind, Organization
 from .plan_changes import ChangeSet, change_set, change_set_digest
-from .runner import Result, RunReport, WorkspaceResult
+from .run_model import Result, RunReport, WorkspaceResult
 
 # Resource types whose destruction loses data (or, for KMS keys, makes data unreadable): destroying or
 # replacing one is flagged. The one list; exact type names, so a flag is never a prefix accident.

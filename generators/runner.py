@@ -47,29 +47,25 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
-from . import TOOL_NAME, aws, naming
 from .errors import UsageError
 from .interruption import Interruption
 from .models import AccountKind, Environment, Organization
 from .output import OutputReport
 from .plan_changes import ReviewedPlan, change_set, differences, file_sha256
 from .run_lock import StackLocks, run_dir
-from .synth_cache import SynthCache
+from .run_model import (ConfirmCallback, Confirmation, Event, EventCallback, PendingPlan, Result, RunReport,
+                        RunRequest, WorkspaceResult, resolve_role)
+from .selection import check_request, dependencies, select_environments, waves
+from .state_lock import read_state_lock
 from .terraform_cli import terraform_binary, terraform_environment
-from .terraform_output import Changes, LockInfo, StreamSummary, human_lines, lock_from_fields, parse_line
+from .terraform_output import Changes, LockInfo, StreamSummary, human_lines, parse_line
 from .workspace import ROLE_VARIABLE, session_name
 
-ACTIONS = ("plan", "deploy", "destroy")
-ROLES = ("deploy", "plan")  # the organization's deploy_role and plan_role
 LOG_FILE = "terraform.log"
 CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"
-DEFAULT_JOBS = 4
-# Long enough to wait out a colleague's short plan, short enough that a stuck lock is reported soon.
-DEFAULT_LOCK_TIMEOUT = 60
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Process-wide: `terraform init` installs into the shared plugin cache, which is not safe for
@@ -77,219 +73,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _INIT_LOCK = threading.Lock()
 
 
-class Result(str, Enum):
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not run: a dependency did not succeed, or the plan was not confirmed
-    REFUSED = "refused"  # not run: a production environment without --allow-production
-
-
-@dataclass(frozen=True)
-class WorkspaceResult:
-    environment: str
-    account: str
-    account_id: str
-    action: str
-    result: Result
-    # Applied changes for deploy/destroy (apply's change_summary), planned ones for plan.
-    changes: Changes | None = None
-    duration: float = 0.0  # seconds Terraform ran for this workspace; prompts excluded
-    log_path: Path | None = None
-    message: str = ""
-    lock: LockInfo | None = None
-    role: str = ""  # the IAM role name every assume-role of this workspace used
-    plan_json: Path | None = None  # plan only: the rendered saved plan, when it succeeded with changes
-    has_changes: bool = False  # the plan found something to do (terraform's -detailed-exitcode 2)
-    plan_file: Path | None = None  # plan only: the saved plan this run made (kept until the next run)
-    plan_sha256: str = ""  # of plan_file
-
-
-@dataclass(frozen=True)
-class RunReport:
-    action: str
-    results: tuple[WorkspaceResult, ...]
-    synthesis: OutputReport | None = None  # None: the output was already up to date
-    role: str = ""  # the IAM role name the workspaces ran with
-    run_id: str = ""  # names this run's saved plans
-    interrupted_by: int | None = None  # the signal that interrupted the run
-
-    @property
-    def failed(self) -> tuple[WorkspaceResult, ...]:
-        return tuple(r for r in self.results if r.result is Result.FAILED)
-
-    @property
-    def not_done(self) -> tuple[WorkspaceResult, ...]:
-        """Everything that did not succeed: failed, refused, skipped or not confirmed."""
-        return tuple(r for r in self.results if r.result is not Result.OK)
-
-
-@dataclass(frozen=True)
-class PendingPlan:
-    environment: str
-    account: str
-    production: bool
-    changes: Changes
-    plan_text: str | None = None  # `terraform show` of the saved plan; production only
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """What the confirm callback is asked: apply these saved plans?"""
-
-    action: str
-    plans: tuple[PendingPlan, ...]
-    production: bool
-
-
-@dataclass(frozen=True)
-class Event:
-    """Progress of one workspace (or of the whole run when ``environment`` is None).
-
-    kind: "step" a step starts; "result" a step's outcome; "output" one line of Terraform's output
-    (for live displays; plain displays skip it: the full output is in the log).
-    """
-
-    environment: str | None
-    step: str
-    message: str = ""
-    kind: str = "step"
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    organization: Organization
-    modules_dir: Path
-    outdir: Path
-    action: str
-    environments: tuple[str, ...] = ()
-    all_environments: bool = False
-    jobs: int = DEFAULT_JOBS
-    auto_approve: bool = False
-    allow_production: bool = False
-    lock_timeout: int = DEFAULT_LOCK_TIMEOUT
-    with_extensions: bool = True
-    local_endpoint: bool = False
-    cache_dir: Path | None = None  # None: $AWS_ORG_WORKSPACES_CACHE or <project>/.cache/terraform
-    synth_cache: SynthCache | None = None  # for the synthesis the run starts with; None: none
-    role: str = "deploy"  # one of ROLES; "plan" (read-only) only for the plan action
-    # deploy only: the reviewed plans (plan_changes.load_review); each environment's plan must match its own
-    expect_review: Mapping[str, ReviewedPlan] | None = None
-    expect_review_source: str = ""  # where the review came from, for messages
-    command: str | None = None  # what the run lock records as the holder's command; None: sys.argv
-
-
-EventCallback = Callable[[Event], None]
-ConfirmCallback = Callable[[Confirmation], bool]
-
-
-def resolve_role(organization: Organization, role: str) -> str:
-    """The IAM role name behind one of ROLES."""
-    if role not in ROLES:
-        raise UsageError(f"unknown role '{role}'; one of {', '.join(ROLES)}")
-    return organization.settings.plan_role if role == "plan" else organization.settings.deploy_role
-
-
 def default_cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     return Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache" / "terraform"
-
-
-# -- selection and the checks made before anything runs ----------------------------------------------
-
-
-def select_environments(organization: Organization, names: Iterable[str], all_environments: bool,
-                        action: str) -> tuple[Environment, ...]:
-    names = tuple(dict.fromkeys(names))  # keep order, drop repeats
-    known = [e.name for e in organization.environments]
-    if action not in ACTIONS:
-        raise UsageError(f"unknown action '{action}'; one of {', '.join(ACTIONS)}")
-    if all_environments and action == "destroy":
-        raise UsageError("destroy takes environment names, not --all: name each environment to destroy")
-    if all_environments and names:
-        raise UsageError("name environments or pass --all, not both")
-    if all_environments:
-        return organization.environments
-    if not names:
-        raise UsageError(f"name at least one environment or pass --all; known environments: {', '.join(known)}")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise UsageError(f"unknown environment{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}; "
-                         f"known environments: {', '.join(known)}")
-    return tuple(organization.environment(n) for n in names)
-
-
-def check_request(organization: Organization, selected: tuple[Environment, ...], request: RunRequest) -> None:
-    """Refuse, before anything is synthesized or run, what the command line must not do."""
-    resolve_role(organization, request.role)
-    if request.expect_review is not None and request.action != "deploy":
-        raise UsageError(f"--expect-review is for deploy, not {request.action}")
-    if request.action == "plan":
-        return
-    if request.role == "plan":
-        raise UsageError(f"the plan role is read-only: {request.action} runs with the deploy role")
-    if not request.all_environments and not request.allow_production:
-        production = [e.name for e in selected if e.kind is AccountKind.PRODUCTION]
-        if production:
-            raise UsageError(f"{', '.join(production)} {'is' if len(production) == 1 else 'are'} in a production "
-                             f"account; {request.action} it only with --allow-production (the plan is shown and "
-                             "confirmed unless --auto-approve)")
-    if request.action == "destroy":
-        chosen = {e.name for e in selected}
-        for environment in selected:
-            remaining = [u.name for u in organization.users_of(environment) if u.name not in chosen]
-            if remaining:
-                raise UsageError(
-                    f"cannot destroy '{environment.name}': still used by {', '.join(remaining)} (uses = "
-                    f"\"{environment.name}\"); destroy {'it' if len(remaining) == 1 else 'them'} first or in the "
-                    "same command")
-
-
-def waves(selected: tuple[Environment, ...], action: str) -> list[tuple[Environment, ...]]:
-    """Groups that run one after another: users after the environment they use on deploy, before it on
-    destroy. Plans only read, so they run as one group. ``uses`` chains are at most one long."""
-    names = {e.name for e in selected}
-    if action == "plan":
-        return [selected] if selected else []
-    providers = tuple(e for e in selected if not (e.uses and e.uses in names))
-    users = tuple(e for e in selected if e.uses and e.uses in names)
-    ordered = [providers, users] if action == "deploy" else [users, providers]
-    return [group for group in ordered if group]
-
-
-def dependencies(environment: Environment, selected: tuple[Environment, ...], action: str) -> tuple[str, ...]:
-    """Selected environments that must succeed before ``environment`` runs."""
-    names = {e.name for e in selected}
-    if action == "deploy":
-        return (environment.uses,) if environment.uses in names else ()
-    if action == "destroy":
-        return tuple(e.name for e in selected if e.uses == environment.name)
-    return ()
-
-
-# -- reading a held state lock -----------------------------------------------------------------------
-
-
-def read_state_lock(organization: Organization, environment: Environment,
-                    role: str | None = None) -> LockInfo | None:
-    """The lock object S3-native locking writes next to the state (``<key>.tflock``), read in the
-    environment's own account through ``role`` (a role name; default the deploy role); None when there
-    is none or it cannot be read. Only ever reads."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    region = organization.settings.region
-    try:
-        account_session = aws.assume_role_session(aws.session(region),
-                                                  organization.role_arn(environment.account, role),
-                                                  f"{TOOL_NAME}-lock-{environment.name}", region)
-        body = aws.client(account_session, "s3").get_object(
-            Bucket=organization.state_bucket(environment.account),
-            Key=naming.state_lock_key(environment.name))["Body"].read()
-        document = json.loads(body)
-    except (BotoCoreError, ClientError, ValueError):
-        return None
-    if not isinstance(document, dict) or not document.get("ID"):
-        return None
-    return lock_from_fields({k: str(v) for k, v in document.items()})
 
 
 # -- running terraform in one workspace ------------------------------------------------------------

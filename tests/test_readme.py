@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from generators.cli import cli
-from generators.runner import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT
+from generators.run_model import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FLAG = re.compile(r"--[a-z][a-z-]*")

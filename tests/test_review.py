@@ -40,7 +40,8 @@ from generators.review import (
     render_markdown,
     summarize_plan,
 )
-from generators.runner import Result, run
+from generators.run_model import Result
+from generators.runner import run
 from generators.terraform_cli import terraform_environment
 from test_runner import create_state_buckets, main_py, make_project, organization_of, request
 
@@ -379,7 +380,8 @@ def test_a_deleted_environment_is_an_orphan_and_deploy_role_reconfigures(deploye
 def test_the_plan_role_cannot_deploy():
     from generators.config import load_organization
     from generators.errors import UsageError
-    from generators.runner import RunRequest, check_request, select_environments
+    from generators.run_model import RunRequest
+    from generators.selection import check_request, select_environments
 
     organization = load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
     selected = select_environments(organization, ["dev"], False, "deploy")

@@ -24,15 +24,10 @@ from generators.config import load_organization
 from generators.errors import UsageError
 from generators.models import Organization
 from generators.run_lock import StackBusy, StackLocks
-from generators.runner import (
-    Result,
-    RunRequest,
-    check_request,
-    read_state_lock,
-    run,
-    select_environments,
-    waves,
-)
+from generators.run_model import Result, RunRequest
+from generators.runner import run
+from generators.selection import check_request, select_environments, waves
+from generators.state_lock import read_state_lock
 from generators.terraform_cli import terraform_environment
 from generators.terraform_output import Changes, parse_lock_info, summarize
 
