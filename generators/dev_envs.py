@@ -119,11 +119,18 @@ def render_environment(*, name: str, account: str, uses: str | None, ttl: str, b
     its exact expression text from the template (python-hcl2's values would change the meaning of
     some: quotes inside function calls, null, heredocs). What is written is read back before it is
     returned: a value the file would not give back exactly is refused, never written changed."""
-    literals = {"account": account, "uses": uses or None, "ttl": ttl, "branch": branch or None,
-                "owner": owner or None, "created": naming.format_timestamp(created)}
-    literals = {key: value for key, value in literals.items() if value is not None}
+    literals = {"account": account}
+    if uses:
+        literals["uses"] = uses
+    literals["ttl"] = ttl
+    if branch:
+        literals["branch"] = branch
+    if owner:
+        literals["owner"] = owner
+    literals["created"] = naming.format_timestamp(created)
     document = hcl2.Builder()
-    environment = document.block("environment", [name], **{k: _template_literal(v) for k, v in literals.items()})
+    environment = document.block("environment", [name])
+    environment.attributes.update({key: _template_literal(value) for key, value in literals.items()})
     expressions: dict[str, str] = {}  # placeholder identifier -> the input's expression as written
     for module in modules:
         attributes = {key: _quoted_keys(module.attributes[key]) for key in ("source", "version", "providers")
@@ -183,13 +190,13 @@ def _quoted_keys(value: Any) -> Any:
 
 def _inputs_with_placeholders(module: RawBlock, expressions: dict[str, str]) -> dict[str, Any]:
     inputs = module.attributes["inputs"]
-    written = {key: module.expressions.get(f"inputs.{key}") for key in inputs}
-    if any(expression is None for expression in written.values()):  # not read from a file: its values
+    written = {key: e.text for key in inputs if (e := module.expressions.get(f"inputs.{key}")) is not None}
+    if len(written) != len(inputs):  # not read from a file: its values
         return dict(_quoted_keys(inputs))
     placeholders = {}
-    for key, expression in written.items():
+    for key, text in written.items():
         placeholder = f"__input_{len(expressions)}__"
-        expressions[placeholder] = expression.text
+        expressions[placeholder] = text
         placeholders[key if _IDENTIFIER.match(key) else json.dumps(key)] = f"${{{placeholder}}}"
     return placeholders
 

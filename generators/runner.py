@@ -56,7 +56,7 @@ from .errors import UsageError
 from .interruption import Interruption
 from .models import AccountKind, Environment, Organization
 from .output import OutputReport
-from .plan_changes import ReviewedPlan, change_set, differences, file_sha256
+from .plan_changes import ChangeEntry, ReviewedPlan, change_set, differences, file_sha256
 from .run_lock import StackLocks, run_dir
 from .terraform_cli import terraform_binary, terraform_environment
 from .terraform_output import Changes, LockInfo, StreamSummary, human_lines, lock_from_fields, parse_line
@@ -597,7 +597,7 @@ class _Terraform:
         elif reviewed.account_id != account_id:
             problem = f"reviewed for account {reviewed.account_id}, but it is in {account_id}"
         else:
-            planned = ()
+            planned: tuple[ChangeEntry, ...] = ()
             if workspace.plan_json is not None:
                 planned = change_set(json.loads(workspace.plan_json.read_text(encoding="utf-8")))
             found = differences(reviewed.changes, planned)
@@ -731,7 +731,7 @@ def _locked_run(request: RunRequest, selected: tuple[Environment, ...], binary: 
 
     _run_waves(request, selected, workspaces, terraform, interruption, emit, confirm)
 
-    if interruption.interrupted:
+    if interruption.signal is not None:  # interrupted
         name = signal.Signals(interruption.signal).name
         for workspace in workspaces.values():
             if workspace.result is None:
