@@ -7,7 +7,7 @@ export CHECKPOINT_DISABLE := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint benchmark install tools
+.PHONY: demo test test-fast lint typecheck benchmark install tools
 
 demo: install  ## the main job: the example organization, bootstrapped and deployed in a local AWS sandbox
 	$(PY) main.py demo
@@ -15,8 +15,14 @@ demo: install  ## the main job: the example organization, bootstrapped and deplo
 test: install  ## the test suite: real terraform, real provider, real moto server, real cdktf CLI
 	$(PY) -m pytest
 
+test-fast: install  ## the tests marked fast: pure functions called directly, in well under a minute
+	$(PY) -m pytest -m fast -q
+
 lint: install  ## ruff's small rule set (pyproject.toml says which rules and why)
 	$(VENV)/bin/ruff check generators tests benchmarks main.py
+
+typecheck: install  ## mypy on the generators package, strict for the config stage (pyproject.toml says which)
+	$(VENV)/bin/mypy
 
 benchmark: install
 	$(PY) benchmarks/synth_benchmark.py

@@ -245,7 +245,7 @@ def _describe(organization: Organization, environment: Environment, reasons: tup
 def _describe_removed(organization: Organization, name: str, reason: str, account_name: str | None) -> Affected:
     """Where the orphaned state is, when the account it lived in is still defined."""
     account = next((a for a in organization.accounts if a.name == account_name), None)
-    known = account is not None and account.id is not None
+    known = account if account is not None and account.id is not None else None
     return Affected(
         environment=name,
         reasons=(reason,),
@@ -253,9 +253,9 @@ def _describe_removed(organization: Organization, name: str, reason: str, accoun
         account=account_name,
         account_id=account.id if account else None,
         kind=account.kind.value if account else None,
-        deploy_role_arn=organization.role_arn(account) if known else None,
-        plan_role_arn=organization.role_arn(account, organization.settings.plan_role) if known else None,
-        state_bucket=organization.state_bucket(account) if known else None,
+        deploy_role_arn=organization.role_arn(known) if known else None,
+        plan_role_arn=organization.role_arn(known, organization.settings.plan_role) if known else None,
+        state_bucket=organization.state_bucket(known) if known else None,
         state_key=naming.state_key(name),
     )
 
@@ -461,7 +461,7 @@ def environment_inputs(organization: Organization, environment: Environment, rep
         for call in env.modules:
             if call.source is not None and call.source.local_path is None:
                 continue  # git or registry: pinned in the .hcl, so a new version is a definition change
-            if call.source is not None:
+            if call.source is not None and call.source.local_path is not None:  # remote ones were skipped above
                 folder = relative(call.source.local_path)
             else:
                 folder = _join(modules_root, call.module.name) if modules_root is not None else None

@@ -137,7 +137,7 @@ def _document(value: Any) -> Any:
     return json.loads(unquote(value)) if isinstance(value, str) else value
 
 
-def _pages(client, operation: str, key: str, **kwargs) -> Iterator[dict[str, Any]]:
+def _pages(client, operation: str, key: str, **kwargs) -> Iterator[Any]:
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(key, [])
 
@@ -201,7 +201,7 @@ class _Bootstrap:
             raise ToolError(f"cannot tell which AWS account the credentials act in (sts get-caller-identity): "
                             f"{_error_text(exc)}") from exc
         expected = self.management.id if self.management else None
-        if expected is not None and caller != expected:
+        if self.management is not None and expected is not None and caller != expected:
             raise ToolError(f"the AWS credentials act in account {caller}, but the configuration's management "
                             f"account '{self.management.name}' is {expected}; run bootstrap with credentials of "
                             f"account {expected}")
@@ -534,7 +534,8 @@ class _Bootstrap:
                                 Description=f"{purpose}; managed by {TOOL_NAME} bootstrap")
                 if policies.without_self_trust(trust) != trust:
                     iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
-            attached, current_inline = set(), set()
+            attached: set[str] = set()
+            current_inline: set[str] = set()
         else:
             if not policies.same_policy(_document(role["AssumeRolePolicyDocument"]), trust):
                 if apply:

@@ -565,6 +565,7 @@ def bootstrap_command(ctx: Context, account_timeout: float, dry_run: bool) -> No
     if outsiders:
         console.print("Invite the accounts that are not members of the Organization, with management credentials:")
         for row in outsiders:
+            assert row.account_id is not None  # only an account with an id can be found not to be a member
             console.print(f"  {invite_command(row.account_id)}", markup=False)
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in Status)
     if dry_run:

@@ -185,6 +185,7 @@ def env_reap(ctx: Context, dry_run: bool, outdir, no_extensions) -> None:
     strays = [s for s in search.strays if s.expires_at is not None and s.expires_at <= now]
     verb = "would destroy" if dry_run else "destroy"
     for stray in strays:
+        assert stray.expires_at is not None  # only those with an expiry were kept
         console.print(f"  {verb} {stray.name}: not defined here, state in {stray.state_url}, expired "
                       f"{naming.format_timestamp(stray.expires_at)}")
     for environment, why in expired:

@@ -139,18 +139,20 @@ def costs_command(ctx: Context, month: str | None, as_json: bool) -> None:
     console.print(accounts)
     console.print()
     environments = _table("account", "environment", "cost", "")
-    for cost in report.environments:
-        environments.add_row(_text(cost.account.name), _text(cost.environment or "(no Environment tag)"),
-                             f"{cost.amount:,.2f}",
-                             "" if cost.configured or cost.environment is None else "not in configuration")
+    for environment_cost in report.environments:
+        environments.add_row(_text(environment_cost.account.name),
+                             _text(environment_cost.environment or "(no Environment tag)"),
+                             f"{environment_cost.amount:,.2f}",
+                             "" if environment_cost.configured or environment_cost.environment is None
+                             else "not in configuration")
     console.print(environments)
     console.print()
     if report.unowned:
         console.print("[bold]unowned development cost[/] (neither an Owner nor a Branch tag)")
         unowned = _table("account", "environment", "cost")
-        for cost in report.unowned:
-            unowned.add_row(_text(cost.account.name), _text(cost.environment or "(no Environment tag)"),
-                            f"{cost.amount:,.2f}")
+        for unowned_cost in report.unowned:
+            unowned.add_row(_text(unowned_cost.account.name),
+                            _text(unowned_cost.environment or "(no Environment tag)"), f"{unowned_cost.amount:,.2f}")
         console.print(unowned)
     else:
         console.print("unowned development cost: none")

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, cast
 
 from . import account_ids, external_rules, naming, provider_versions
 from .errors import ConfigError, Problem
@@ -38,7 +38,7 @@ from .module_catalog import available_modules, read_module_folder, unchecked_mod
 from .module_sources import ACCEPTED as ACCEPTED_SOURCES
 from .module_sources import ModuleSource, SourceError, fetched_folder, parse_source
 from .module_types import conversion_problem
-from .synth_cache import SynthCache, parser
+from .synth_cache import HclParser, SynthCache, parser
 from .workspace import AWS_PROVIDER_SOURCE, ROLE_VARIABLE, USES_DATA_SOURCE, variable_reference
 
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -82,7 +82,7 @@ class _Builder:
     environments_dir: Path
     modules_dir: Path
     layouts: Mapping[str, RawBlock]
-    parse: Callable[[str], dict]  # of module files
+    parse: HclParser  # of module files
 
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
@@ -367,9 +367,10 @@ class _Builder:
         self._check_name(block, "provider alias")
         target = account
         if "account" in block.attributes:
-            target = self._account_ref(block, block.attributes["account"], accounts, "account")
-            if target is None:
+            referenced = self._account_ref(block, block.attributes["account"], accounts, "account")
+            if referenced is None:
                 return None
+            target = referenced
         region = block.attributes.get("region", env_region)
         if not naming.REGION_PATTERN.match(region):
             self._problem(block, f"'{region}' is not an AWS region name (like us-east-1)", "region")
@@ -672,7 +673,7 @@ class _Builder:
                     self._problem(block, f"ttl is only for development accounts; environment '{environment.name}' is "
                                          f"in {environment.kind.value} account '{environment.account.name}'", "ttl")
                 elif not naming.TTL_PATTERN.match(environment.ttl):
-                    self._problem(block, naming.ttl_problem(environment.ttl), "ttl")
+                    self._problem(block, cast(str, naming.ttl_problem(environment.ttl)), "ttl")  # unmatched: a problem
             for attribute in ("branch", "owner"):
                 if getattr(environment, attribute) is not None and environment.kind is not AccountKind.DEVELOPMENT:
                     self._problem(block, f"{attribute} is only for development environments (a developer account's "

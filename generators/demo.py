@@ -24,7 +24,7 @@ class Landing:
     environment: str
     kind: str
     account: str
-    account_id: str
+    account_id: str | None
     state_url: str
     state_found: bool
     resources: tuple[str, ...]  # resource addresses recorded in the state
@@ -33,8 +33,8 @@ class Landing:
 @dataclass(frozen=True)
 class GuardCheck:
     environment: str
-    own_account_id: str
-    pointed_at: str  # the account id the workspace was pointed at
+    own_account_id: str | None
+    pointed_at: str | None  # the account id the workspace was pointed at
     refused: bool
     message: str  # Terraform's own words
 

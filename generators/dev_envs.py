@@ -13,17 +13,21 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+import hcl2
 
 from . import aws, naming
 from .errors import UsageError
-from .hcl_loader import RawBlock, expression_of, load_directory
+from .expressions import SourceText, Token, tokenize
+from .hcl_loader import RawBlock, load_directory
 from .layouts import apply_layouts
 from .models import AccountKind, Environment, Organization
 
 GENERATED_HEADER = "# Development environment written by `python main.py env create`."
 DEFAULT_TTL = "7d"
 _HASH_LENGTH = 6
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -111,28 +115,34 @@ def write_new_environment(new: NewEnvironment) -> None:
 
 def render_environment(*, name: str, account: str, uses: str | None, ttl: str, branch: str | None,
                        owner: str | None, created: datetime, modules: list[RawBlock]) -> str:
-    stamp = naming.format_timestamp(created)
-    lines = [GENERATED_HEADER,
-             f"# Destroy it with `python main.py env destroy {name}` (CI runs that when its pull request closes).",
-             f'environment "{name}" {{', f'  account = "{account}"']
+    """The environment file, written by python-hcl2's writer. Each module input is then replaced by
+    its exact expression text from the template (python-hcl2's values would change the meaning of
+    some: quotes inside function calls, null, heredocs). What is written is read back before it is
+    returned: a value the file would not give back exactly is refused, never written changed."""
+    literals = {"account": account}
     if uses:
-        lines.append(f'  uses    = "{uses}"')
-    lines.append(f'  ttl     = "{ttl}"')
+        literals["uses"] = uses
+    literals["ttl"] = ttl
     if branch:
-        lines.append(f"  branch  = {_hcl_string(branch)}")
+        literals["branch"] = branch
     if owner:
-        lines.append(f"  owner   = {_hcl_string(owner)}")
-    lines.append(f'  created = "{stamp}"')
+        literals["owner"] = owner
+    literals["created"] = naming.format_timestamp(created)
+    document = hcl2.Builder()
+    environment = document.block("environment", [name])
+    environment.attributes.update({key: _template_literal(value) for key, value in literals.items()})
+    expressions: dict[str, str] = {}  # placeholder identifier -> the input's expression as written
     for module in modules:
-        lines += ["", f'  module "{module.label}" {{']
-        for key in ("source", "version", "providers"):
-            if key in module.attributes:
-                lines.append(f"    {key} = {_hcl_value(module.attributes[key], 4)}")
+        attributes = {key: _quoted_keys(module.attributes[key]) for key in ("source", "version", "providers")
+                      if key in module.attributes}
         if "inputs" in module.attributes:
-            lines.append(f"    inputs = {_inputs_as_written(module)}")
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+            attributes["inputs"] = _inputs_with_placeholders(module, expressions)
+        environment.block("module", [module.label], **attributes)
+    written = hcl2.writes(hcl2.reverse_transform(document.build()))
+    text = "\n".join([GENERATED_HEADER, f"# Destroy it with `python main.py env destroy {name}` (CI runs that when "
+                      "its pull request closes).", _replace_placeholders(written, expressions)])
+    _check_reads_back(text, name, literals, modules)
+    return text
 
 
 def environment_file(environments_dir: Path, name: str) -> Path | None:
@@ -165,44 +175,84 @@ def _raw_modules(environments_dir: Path, environment: str) -> list[RawBlock]:
     return list(block.children("module"))
 
 
-def _hcl_value(value: Any, indent: int) -> str:
-    """Write a python-hcl2 value back as HCL: bare expressions stay bare, literals are quoted."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        expression = expression_of(value)
-        return expression if expression is not None else _hcl_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_hcl_value(v, indent) for v in value) + "]"
-    if isinstance(value, dict) or hasattr(value, "items"):
-        pad = " " * (indent + 2)
-        width = max((len(_hcl_key(k)) for k in value), default=0)
-        body = [f"{pad}{_hcl_key(k).ljust(width)} = {_hcl_value(v, indent + 2)}" for k, v in value.items()]
-        return "{\n" + "\n".join(body) + "\n" + " " * indent + "}"
-    raise TypeError(f"cannot write {value!r} as HCL")
+def _template_literal(text: str) -> str:
+    """``text`` as python-hcl2 holds a literal string: ``${`` and ``%{`` escaped, as Terraform's JSON
+    syntax writes them (the writer would otherwise write them as interpolations and directives)."""
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
-def _inputs_as_written(module: RawBlock) -> str:
-    """The template's inputs with each expression's exact text: python-hcl2's values would change
-    the meaning of some (quotes inside function calls, null, heredocs)."""
+def _quoted_keys(value: Any) -> Any:
+    """Object keys that are not identifiers (``"aws.global"``) quoted, as they were written."""
+    if isinstance(value, Mapping):
+        return {key if _IDENTIFIER.match(key) else json.dumps(key): _quoted_keys(item) for key, item in value.items()}
+    return value
+
+
+def _inputs_with_placeholders(module: RawBlock, expressions: dict[str, str]) -> dict[str, Any]:
     inputs = module.attributes["inputs"]
-    expressions = {key: module.expressions.get(f"inputs.{key}") for key in inputs}
-    if any(e is None for e in expressions.values()):
-        return _hcl_value(inputs, 4)
-    width = max((len(_hcl_key(k)) for k in inputs), default=0)
-    body = [f"      {_hcl_key(k).ljust(width)} = {e.text}" for k, e in expressions.items()]
-    return "{\n" + "\n".join(body) + "\n    }"
+    written = {key: e.text for key in inputs if (e := module.expressions.get(f"inputs.{key}")) is not None}
+    if len(written) != len(inputs):  # not read from a file: its values
+        return dict(_quoted_keys(inputs))
+    placeholders = {}
+    for key, text in written.items():
+        placeholder = f"__input_{len(expressions)}__"
+        expressions[placeholder] = text
+        placeholders[key if _IDENTIFIER.match(key) else json.dumps(key)] = f"${{{placeholder}}}"
+    return placeholders
 
 
-def _hcl_string(text: str) -> str:
-    # ${ and %{ start templates in HCL strings; a branch name must stay literal
-    return json.dumps(text, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+def _replace_placeholders(text: str, expressions: dict[str, str]) -> str:
+    """Each placeholder identifier the writer wrote replaced by its expression text, cut in at the
+    placeholder's offset (found by the tokenizer, so text inside strings is never taken for one)."""
+    found = [t for t in tokenize(text) if t.kind == "ident" and t.text in expressions]
+    if sorted(t.text for t in found) != sorted(expressions):
+        raise AssertionError(f"the HCL writer did not write each input placeholder once: {found}")
+    for token in sorted(found, key=lambda t: t.start, reverse=True):
+        text = text[:token.start] + expressions[token.text] + text[token.end:]
+    return text
 
 
-def _hcl_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key) else json.dumps(key)
+def _check_reads_back(text: str, name: str, literals: dict[str, str], modules: list[RawBlock]) -> None:
+    """Refuse a file that would not read back as written, by python-hcl2 (what the loader uses) or by
+    HCL's own escapes (what Terraform reads); python-hcl2's writer and reader mishandle a few strings,
+    like a quote inside ``${ }``, a backslash before ``n``, or an unclosed ``${``."""
+    source = SourceText(text)
+    try:
+        document = hcl2.loads(text)
+        (read,) = (entry[name] for entry in document.get("environment", []) if name in entry)
+        by_hcl = {key: source.attribute_in_block("environment", name, key) for key in literals}
+    except Exception as exc:  # noqa: BLE001 - python-hcl2 raises bare exceptions for malformed input
+        for key, value in literals.items():  # which value made it unreadable
+            _check_literal(key, value, _read_alone(key, value))
+        raise UsageError(f"cannot write environment '{name}' as HCL that reads back the same: "
+                         f"{str(exc).strip().splitlines()[0]}") from exc
+    for key, value in literals.items():
+        expression = by_hcl[key]
+        _check_literal(key, value, (read.get(key), expression.tokens if expression is not None else ()))
+    copied = [next(iter(entry.items())) for entry in read.get("module", [])]
+    expected = [(m.label, {k: v for k, v in m.attributes.items() if k != "inputs"}, set(m.attributes.get("inputs", {})))
+                for m in modules]
+    actual = [(label, {k: v for k, v in body.items() if k != "inputs"}, set(body.get("inputs", {})))
+              for label, body in copied]
+    if actual != expected:
+        raise UsageError(f"cannot write the modules of environment '{name}' as HCL that reads back the same")
+
+
+def _read_alone(key: str, value: str) -> tuple[Any, tuple[Token, ...]]:
+    text = hcl2.writes(hcl2.reverse_transform({key: _template_literal(value)}))
+    try:
+        return hcl2.loads(text).get(key), tuple(tokenize(text))
+    except Exception:  # noqa: BLE001 - as above: unreadable is what this looks for
+        return None, ()
+
+
+def _check_literal(key: str, value: str, read: tuple[Any, tuple[Token, ...]]) -> None:
+    """``value`` as read back by python-hcl2 and as HCL's tokens: the same string, or refused."""
+    by_python_hcl2, tokens = read
+    strings = [t.value for t in tokens if t.kind == "string"]
+    if by_python_hcl2 != _template_literal(value) or strings != [value]:
+        raise UsageError(f"cannot write {key} {value!r} to an environment file: python-hcl2 would not read it "
+                         "back the same")
 
 
 # -- state of short-lived environments ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import functools
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 from . import naming, provider_versions
 from .errors import Problem
@@ -25,6 +25,8 @@ _PRINCIPAL = re.compile(
     r"^arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:"
     r"(iam::[0-9]{12}:(root|(role|user)(/[\x21-\x7e]*)?/[\w+=,.@-]{1,64})"
     r"|sts::[0-9]{12}:assumed-role/[\w+=,.@-]{1,64}/[\w+=,.@-]{2,64})$", re.ASCII)
+# What a checker yields: the attribute (None for the block itself) and the problem (None when there is none).
+Finding = tuple[str | None, str | None]
 
 
 def check(blocks: Iterable[RawBlock]) -> list[Problem]:
@@ -90,7 +92,7 @@ def region_problem(region: str) -> str | None:
             f"upgrade botocore if the region is newer); regions: {', '.join(sorted(known_regions()))}")
 
 
-def _organization(block: RawBlock):
+def _organization(block: RawBlock) -> Iterator[Finding]:
     attrs = block.attributes
     constraint = attrs.get("aws_provider_version")
     if constraint and constraint.strip():
@@ -108,7 +110,7 @@ def _organization(block: RawBlock):
             yield None, f"organization name '{block.label}' makes state bucket names like '{bucket}': {reason}"
 
 
-def _account(block: RawBlock):
+def _account(block: RawBlock) -> Iterator[Finding]:
     if len(block.label) > naming.ACCOUNT_NAME_MAX:
         yield None, (f"account name '{block.label}' is {len(block.label)} characters; AWS Organizations allows "
                      f"at most {naming.ACCOUNT_NAME_MAX} (CreateAccount)")
@@ -117,7 +119,7 @@ def _account(block: RawBlock):
         yield from _tag("owner", "Owner", owner)
 
 
-def _environment(block: RawBlock):
+def _environment(block: RawBlock) -> Iterator[Finding]:
     name = block.label
     if len(name) > naming.ENVIRONMENT_NAME_MAX:
         yield None, (f"environment name '{name[:20]}...' is {len(name)} characters; at most "
@@ -146,22 +148,22 @@ def _environment(block: RawBlock):
             pass  # config.py reports a created time that is not a timestamp
 
 
-def _provider(block: RawBlock):
+def _provider(block: RawBlock) -> Iterator[Finding]:
     if "region" in block.attributes:
         message = region_problem(block.attributes["region"])
         yield "region", message and f"provider '{block.label}': {message}"
 
 
-def _tag(attribute: str, tag: str, value: str):
+def _tag(attribute: str, tag: str, value: str) -> Iterator[Finding]:
     if len(value) > naming.TAG_VALUE_MAX:
         yield attribute, (f"{attribute} is {len(value)} characters; it becomes the {tag} tag on every resource, "
                           f"and AWS allows tag values of at most {naming.TAG_VALUE_MAX}")
 
 
-def _located(checker):
+def _located(checker: Callable[[RawBlock], Iterable[Finding]]) -> Callable[[RawBlock], list[tuple[str | None, str]]]:
     """Drop the checks that found nothing."""
     @functools.wraps(checker)
-    def found(block: RawBlock):
+    def found(block: RawBlock) -> list[tuple[str | None, str]]:
         return [(attribute, message) for attribute, message in checker(block) if message]
 
     return found

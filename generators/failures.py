@@ -12,6 +12,7 @@ import errno
 import os
 import traceback
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from .errors import EXIT_FAILURE, ToolError
 
@@ -36,7 +37,8 @@ class Failure:
 def explain(exc: BaseException) -> Failure:
     """The message and exit code for ``exc``; never raises."""
     for kind, describe in _DESCRIBERS:
-        if kind() is not None and isinstance(exc, kind()):
+        exception_class = kind()
+        if exception_class is not None and isinstance(exc, exception_class):
             return describe(exc)
     return Failure(f"internal error: {type(exc).__name__}: {_first_line(exc)}; {DEBUG_HINT}")
 
@@ -143,7 +145,8 @@ def _jinja():
 
 
 # Most specific first: botocore's NoCredentialsError and EndpointConnectionError are BotoCoreErrors.
-_DESCRIBERS = (
+# (the exception class, or None when its library is not installed; what to say about one of them)
+_DESCRIBERS: tuple[tuple[Callable[[], type[BaseException] | None], Callable[[Any], Failure]], ...] = (
     (lambda: ToolError, _tool_error),
     (_botocore("NoCredentialsError"), _no_credentials),
     (_botocore("PartialCredentialsError"), _no_credentials),

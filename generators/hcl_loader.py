@@ -328,7 +328,8 @@ def _is_block_list(value: Any) -> bool:
 def _deep_line(value: Any) -> int | None:
     if isinstance(value, Mapping):
         if "__start_line__" in value:
-            return value["__start_line__"]
+            start: int = value["__start_line__"]
+            return start
         for inner in value.values():
             line = _deep_line(inner)
             if line is not None:

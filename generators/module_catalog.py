@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import hcl2
 
@@ -17,6 +17,9 @@ from .expressions import ExpressionSyntaxError, SourceText
 from .models import ModuleInterface, ModuleOutput, ModuleVariable, ProviderRequirement
 from .module_types import parse_type
 from .naming import NAME_PREFIX_VARIABLE
+
+if TYPE_CHECKING:
+    from .synth_cache import HclParser
 
 _NAME_PREFIX_LIMIT = re.compile(rf"length\(\s*var\.{NAME_PREFIX_VARIABLE}\s*\)\s*<=\s*(\d+)")
 
@@ -37,7 +40,7 @@ def unchecked_module(name: str) -> ModuleInterface:
                            checked=False)
 
 
-def read_module_folder(folder: Path, name: str, parse: Callable[[str], dict] = hcl2.loads
+def read_module_folder(folder: Path, name: str, parse: HclParser = hcl2.loads
                        ) -> tuple[ModuleInterface | None, list[Problem]]:
     """The interface of the module in ``folder``; ``name`` is how messages call it. ``parse`` reads HCL
     text (``hcl2.loads``, or the synthesis cache's remembering one)."""
@@ -54,9 +57,10 @@ def read_module_folder(folder: Path, name: str, parse: Callable[[str], dict] = h
         except Exception as exc:  # a broken module is reported like a broken environment file
             problems.append(Problem(str(path), getattr(exc, "line", None), f"cannot parse module file: {exc}"))
             continue
-        source: SourceText | None = SourceText(text)
+        readable = SourceText(text)
+        source: SourceText | None = readable
         try:
-            source.tokens  # noqa: B018 - types are read from the text; if it cannot be, they are not checked
+            readable.tokens  # noqa: B018 - types are read from the text; if it cannot be, they are not checked
         except ExpressionSyntaxError:
             source = None
         for var_name, body in _labelled(document, "variable"):
@@ -84,7 +88,7 @@ def read_module_folder(folder: Path, name: str, parse: Callable[[str], dict] = h
     ), []
 
 
-def _labelled(document: Mapping[str, Any], kind: str):
+def _labelled(document: Mapping[str, Any], kind: str) -> Iterator[tuple[str, Any]]:
     for entry in document.get(kind, []):
         for label, body in entry.items():
             yield label, body
@@ -111,7 +115,7 @@ def _configuration_aliases(document: Mapping[str, Any]) -> list[str]:
 
 
 def _provider_requirements(folder: Path, visited: set[Path], problems: list[Problem],
-                           parse: Callable[[str], dict]) -> dict[str, ProviderRequirement]:
+                           parse: HclParser) -> dict[str, ProviderRequirement]:
     """``required_providers`` of the module in ``folder`` and of the local modules it calls, merged."""
     folder = folder.resolve()
     if folder in visited:

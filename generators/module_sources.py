@@ -25,6 +25,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import naming
 from .errors import ToolError
@@ -191,7 +192,7 @@ def _registry_location(source: ModuleSource) -> tuple[str, str]:
     return urllib.parse.urljoin(download_url, location) if "::" not in location else location, chosen
 
 
-def _configured_services(host: str) -> dict:
+def _configured_services(host: str) -> dict[str, Any]:
     """Services a Terraform CLI configuration's ``host "<name>" { services = {...} }`` block sets for
     ``host``, as terraform init would use them instead of asking the host (private registries)."""
     import hcl2
@@ -232,7 +233,7 @@ def _download(source: ModuleSource, location: str, checkout: Path, scratch: Path
     return subdir
 
 
-def _request(source: ModuleSource, url: str):
+def _request(source: ModuleSource, url: str) -> Any:  # urlopen's response (typeshed: Any)
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "aws-org-workspaces"}),
                                       timeout=60)
@@ -241,9 +242,10 @@ def _request(source: ModuleSource, url: str):
                         f"{getattr(exc, 'reason', exc)}") from exc
 
 
-def _get_json(source: ModuleSource, url: str) -> dict:
+def _get_json(source: ModuleSource, url: str) -> dict[str, Any]:
     with _request(source, url) as response:
         try:
-            return json.loads(response.read())
+            document: dict[str, Any] = json.loads(response.read())  # the registry protocol answers objects
+            return document
         except ValueError as exc:
             raise ToolError(f"module source {source.describe()}: {url} did not answer JSON") from exc

@@ -96,6 +96,7 @@ def differences(reviewed: ChangeSet, planned: ChangeSet, limit: int = 20) -> lis
         if before == now:
             continue
         if before is None:
+            assert now is not None  # the address is in one of the two
             lines.append(f"{address}: not in the review, now {'/'.join(now.actions)}")
         elif now is None:
             lines.append(f"{address}: reviewed as {'/'.join(before.actions)}, now no change")

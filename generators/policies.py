@@ -260,7 +260,7 @@ def statement_label(statement: Mapping[str, Any]) -> str:
     return f"{statement.get('Effect', '?')} {actions[0]}{more} to {principal}"
 
 
-def statements_of(policy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def statements_of(policy: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     existing = (policy or {}).get("Statement", [])
     return [existing] if isinstance(existing, Mapping) else list(existing)
 

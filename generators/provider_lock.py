@@ -22,12 +22,15 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import hcl2
 
 from .errors import ToolError
 from .output import atomic_write
+
+if TYPE_CHECKING:
+    from .synth_cache import HclParser
 
 LOCK_FILE = ".terraform.lock.hcl"
 DEFAULT_HOST = "registry.terraform.io"
@@ -208,7 +211,7 @@ def provider_address(source: str) -> str:
     return source if source.count("/") == 2 else f"{DEFAULT_HOST}/{source}"
 
 
-def module_requirements(module_dir: Path, parse: Callable[[str], dict] = hcl2.loads
+def module_requirements(module_dir: Path, parse: HclParser = hcl2.loads
                         ) -> dict[str, tuple[Constraint, ...]]:
     """The provider constraints a plain HCL module declares in its `required_providers` (``parse`` reads
     HCL text: ``hcl2.loads`` or the synthesis cache's remembering one)."""

@@ -54,7 +54,7 @@ from .errors import UsageError
 from .interruption import Interruption
 from .models import AccountKind, Environment, Organization
 from .output import OutputReport
-from .plan_changes import ReviewedPlan, change_set, differences, file_sha256
+from .plan_changes import ChangeEntry, ReviewedPlan, change_set, differences, file_sha256
 from .run_lock import StackLocks, run_dir
 from .run_model import (ConfirmCallback, Confirmation, Event, EventCallback, PendingPlan, Result, RunReport,
                         RunRequest, WorkspaceResult, resolve_role)
@@ -383,7 +383,7 @@ class _Terraform:
         elif reviewed.account_id != account_id:
             problem = f"reviewed for account {reviewed.account_id}, but it is in {account_id}"
         else:
-            planned = ()
+            planned: tuple[ChangeEntry, ...] = ()
             if workspace.plan_json is not None:
                 planned = change_set(json.loads(workspace.plan_json.read_text(encoding="utf-8")))
             found = differences(reviewed.changes, planned)
@@ -507,7 +507,7 @@ def _locked_run(request: RunRequest, selected: tuple[Environment, ...], binary: 
 
     _run_waves(request, selected, workspaces, terraform, interruption, emit, confirm)
 
-    if interruption.interrupted:
+    if interruption.signal is not None:  # interrupted
         name = signal.Signals(interruption.signal).name
         for workspace in workspaces.values():
             if workspace.result is None:

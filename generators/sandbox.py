@@ -67,8 +67,8 @@ def correct_conditional_denies() -> None:
             return PermissionResult.NEUTRAL
         return result
 
-    is_action_permitted._conditional_deny_corrected = True
-    IAMPolicyStatement.is_action_permitted = is_action_permitted
+    setattr(is_action_permitted, "_conditional_deny_corrected", True)  # patching a library class at run time
+    setattr(IAMPolicyStatement, "is_action_permitted", is_action_permitted)
 
 
 def without_unserved_extensions(organization):
@@ -115,8 +115,8 @@ def join_members_on_create(members: Mapping[str, tuple[str, str]], access_role: 
             _create_access_role(account_id, self.org.master_account_id, _access_role[0])
         return result
 
-    create_organization._joins_members = True
-    OrganizationsBackend.create_organization = create_organization
+    setattr(create_organization, "_joins_members", True)  # as above
+    setattr(OrganizationsBackend, "create_organization", create_organization)
 
 
 def _create_access_role(account_id: str, management_id: str, role_name: str) -> None:

@@ -32,7 +32,7 @@ def effective_definition(environment: Environment) -> str:
         lines += ["", f'  module "{call.name}" {{', f'    source = "{source}"{_from(call.location)}']
         if call.source is not None and call.source.version:
             lines.append(f'    version = "{call.source.version}"')
-        inputs = dict(call.written)
+        inputs: dict[str, tuple[str, Location | None]] = dict(call.written)
         if naming.NAME_PREFIX_VARIABLE in call.inputs and naming.NAME_PREFIX_VARIABLE not in inputs:
             inputs[naming.NAME_PREFIX_VARIABLE] = (f'"{call.inputs[naming.NAME_PREFIX_VARIABLE]}"', None)
         if inputs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .config import require_account_ids
 from .engine import choose_engine, cdktf_engine
@@ -14,7 +13,7 @@ from .models import Environment, Organization
 from . import provider_lock
 from .output import (STACKS, OutputPlan, OutputReport, folders_a_cli_would_lose, leave_removed_folders_to_cli,
                      plan_output, write_output)
-from .synth_cache import SynthCache, parser
+from .synth_cache import HclParser, SynthCache, parser
 from .terraform_cli import provider_mirrors
 from .workspace import WorkspaceOptions, build_workspace
 
@@ -84,7 +83,7 @@ def stack_dir(outdir: Path, environment: Environment) -> Path:
 
 
 def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modules_dir: Path,
-                    parse: Callable[[str], dict]) -> tuple[str, ...]:
+                    parse: HclParser) -> tuple[str, ...]:
     """Add each stack's `.terraform.lock.hcl`, from the provider mirror terraform is configured with."""
     settings = organization.settings
     try:

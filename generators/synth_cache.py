@@ -44,6 +44,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 FORMAT = b"aws-org-workspaces synth cache 1\n"
 _SIGNATURE_BYTES = 32
+HclParser = Callable[[str], dict[str, Any]]  # hcl2.loads, or the cache's remembering one
 # Libraries whose version can change what a cached value holds.
 _LIBRARIES = ("python-hcl2", "lark")
 
@@ -168,7 +169,7 @@ class SynthCache:
             digest.update(data)
         return digest.hexdigest()
 
-    def parse_hcl(self, text: str) -> dict:
+    def parse_hcl(self, text: str) -> dict[str, Any]:
         """``hcl2.loads(text)``, remembered by content. The result is shared: callers must not change it."""
         part = self.part("hcl")
         key = self.key("hcl", text)
@@ -203,7 +204,7 @@ def _remove_stale_temporaries(root: Path) -> None:
         pass
 
 
-def parser(cache: SynthCache | None) -> Callable[[str], dict]:
+def parser(cache: SynthCache | None) -> HclParser:
     """``hcl2.loads``, through ``cache`` when there is one."""
     return cache.parse_hcl if cache is not None else hcl2.loads
 
@@ -230,12 +231,12 @@ def _signing_key(path: Path) -> bytes | None:
     return key
 
 
-def read_only(mapping: dict) -> MappingProxyType:
+def read_only(mapping: dict[str, Any]) -> MappingProxyType[str, Any]:
     """How a pickled MappingProxyType is made again (the type itself cannot be pickled by name)."""
     return MappingProxyType(mapping)
 
 
-def _reduce_read_only(mapping: MappingProxyType) -> tuple:
+def _reduce_read_only(mapping: MappingProxyType[str, Any]) -> tuple[Any, ...]:
     return read_only, (dict(mapping),)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import TOOL_NAME, naming
-from .models import AccountKind, Environment, EnvironmentVariable, ModuleCall, Organization
+from .models import Account, AccountKind, Environment, EnvironmentVariable, ModuleCall, Organization
 
 USES_DATA_SOURCE = "uses"
 AWS_PROVIDER_SOURCE = "hashicorp/aws"
@@ -73,9 +73,9 @@ def build_workspace(organization: Organization, environment: Environment,
     if options.local_endpoint:
         backend["use_path_style"] = True
 
-    providers = [_provider(organization, environment, None, environment.region, account.id, options)]
+    providers = [_provider(organization, environment, None, environment.region, account, options)]
     for alias in environment.providers:
-        providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account.id, options))
+        providers.append(_provider(organization, environment, alias.alias, alias.region, alias.account, options))
 
     sections: dict[str, Any] = {
         "variable": {ROLE_VARIABLE: _role_variable(settings.deploy_role, settings.plan_role),
@@ -92,7 +92,7 @@ def build_workspace(organization: Organization, environment: Environment,
             "bucket": state_bucket,
             "key": naming.state_key(environment.uses),
             "region": settings.region,
-            "assume_role": {"role_arn": _role_arn_expression(account.id),
+            "assume_role": {"role_arn": _role_arn_expression(organization, account),
                             "session_name": session_name(environment.name)},
         }
         if options.local_endpoint:
@@ -145,15 +145,15 @@ def default_tags(organization: Organization, environment: Environment) -> dict[s
 
 
 def _provider(organization: Organization, environment: Environment, alias: str | None, region: str,
-              account_id: str | None, options: WorkspaceOptions) -> dict[str, Any]:
+              account: Account, options: WorkspaceOptions) -> dict[str, Any]:
     provider: dict[str, Any] = {}
     if alias:
         provider["alias"] = alias
     provider.update({
         "region": region,
-        "allowed_account_ids": [account_id],
+        "allowed_account_ids": [account.id],
         "assume_role": [{
-            "role_arn": _role_arn_expression(account_id),
+            "role_arn": _role_arn_expression(organization, account),
             "session_name": session_name(environment.name),
         }],
         "default_tags": [{"tags": default_tags(organization, environment)}],
@@ -223,8 +223,8 @@ def _role_variable(deploy_role: str, plan_role: str) -> dict[str, Any]:
     }
 
 
-def _role_arn_expression(account_id: str | None) -> str:
-    return naming.role_arn(account_id, f"${{var.{ROLE_VARIABLE}}}")
+def _role_arn_expression(organization: Organization, account: Account) -> str:
+    return organization.role_arn(account, f"${{var.{ROLE_VARIABLE}}}")
 
 
 def session_name(environment: str) -> str:

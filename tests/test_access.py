@@ -243,6 +243,7 @@ def rules(organization: Organization, *roles: RoleTrust) -> set[tuple[str, str]]
     return {(v.rule, v.principal) for v in analyse(organization, accounts, roles).violations}
 
 
+@pytest.mark.fast
 def test_mfa_protected_human_is_only_not_ci(example):
     root = "arn:aws:iam::123456789012:root"
     mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
@@ -253,6 +254,7 @@ def test_mfa_protected_human_is_only_not_ci(example):
         == {(NOT_CI, root), (UNCONDITIONED, root)}
 
 
+@pytest.mark.fast
 def test_github_rules(tmp_path):
     project = with_github(tmp_path)
     organization = load_organization(project / "environments", project / "modules")
@@ -272,6 +274,7 @@ def test_github_rules(tmp_path):
         {(NOT_CI, "github-oidc sub=*"), (UNCONDITIONED, "github-oidc sub=*"), (PULL_REQUEST_DEPLOYS, "github-oidc sub=*")}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("sub, reachable", [
     ("ref:refs/heads/main", ()),
     ("environment:production", ()),  # relies on the environment's protection rules (ci github prints them)
@@ -287,6 +290,7 @@ def test_subjects_a_job_running_unreviewed_code_can_present(sub, reachable):
     assert unreviewed_subjects(grant, REPOSITORY) == tuple(f"repo:{REPOSITORY}:{r}" for r in reachable)
 
 
+@pytest.mark.fast
 def test_a_missing_sub_admits_any_job(example):
     provider = "arn:aws:iam::300000000001:oidc-provider/token.actions.githubusercontent.com"
     unpinned = allow("NoSub", {"Federated": provider}, "sts:AssumeRoleWithWebIdentity",
@@ -295,6 +299,7 @@ def test_a_missing_sub_admits_any_job(example):
         {(PULL_REQUEST_DEPLOYS, "github-oidc sub=*")}
 
 
+@pytest.mark.fast
 def test_development_deploy_role_may_trust_pull_requests_and_an_account_root_covers_its_planners(example):
     dev_provider = "arn:aws:iam::400000000001:oidc-provider/token.actions.githubusercontent.com"
     plan = trust(example, "qa", PLAN, allow("Ci", {"AWS": CI_PLAN}))
@@ -306,6 +311,7 @@ def test_development_deploy_role_may_trust_pull_requests_and_an_account_root_cov
     assert rules(example, trust(example, "alice", DEPLOY, allow("Root", {"AWS": management_root})), plan) == set()
 
 
+@pytest.mark.fast
 def test_a_role_trusting_itself_admits_nobody_new(example):
     prod = example.account("prod")
     itself = allow("RoleItself", {"AWS": example.role_arn(prod)})
@@ -314,6 +320,7 @@ def test_a_role_trusting_itself_admits_nobody_new(example):
     assert [row.principal for row in report.matrix] == [CI] and report.violations == ()
 
 
+@pytest.mark.fast
 def test_github_is_not_ci_without_a_configured_repository(example):
     example = dataclasses.replace(example, settings=dataclasses.replace(example.settings, github_repository=None))
     provider = "arn:aws:iam::200000000001:oidc-provider/token.actions.githubusercontent.com"
@@ -321,6 +328,7 @@ def test_github_is_not_ci_without_a_configured_repository(example):
         == {(NOT_CI, GITHUB_MAIN)}
 
 
+@pytest.mark.fast
 def test_anyone_and_only_production_counts(example):
     everyone = allow("Open", "*")
     assert rules(example, trust(example, "prod", PLAN, everyone)) == {(DEVELOPMENT_READS_PRODUCTION, "* (anyone)")}
@@ -328,6 +336,7 @@ def test_anyone_and_only_production_counts(example):
         == set()
 
 
+@pytest.mark.fast
 def test_parse_trust_policy_shapes():
     grants = parse_trust_policy({"Statement": {"Effect": "Allow", "Principal": {"AWS": ["111111111111", CI]},
                                                "Action": ["sts:TagSession", "STS:AssumeRole"]}}, "200000000001")
@@ -359,6 +368,7 @@ def test_parse_recorded_get_role_with_url_encoded_policy():
     ]
 
 
+@pytest.mark.fast
 def test_without_deploy_principals_bootstrap_trusts_the_management_root_which_is_flagged(example):
     """No deploy_principals: bootstrap trusts the management account's root, that is anyone there whose
     own IAM policy allows sts:AssumeRole, with no MFA asked. Named a violation on purpose."""

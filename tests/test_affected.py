@@ -416,6 +416,7 @@ def test_hunk_lines_that_look_like_headers_are_content():
     }
 
 
+@pytest.mark.fast
 def test_unquote_undoes_gits_quoting():
     assert _unquote('"a/with\\ttab \\"quoted\\".hcl"') == 'a/with\ttab "quoted".hcl'
     assert _unquote("b/plain.hcl") == "b/plain.hcl"

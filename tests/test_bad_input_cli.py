@@ -204,6 +204,7 @@ def _run(case: Case, project: Path, closed_port: int) -> subprocess.CompletedPro
                           env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.fast
 def test_the_corpus_covers_at_least_eighty_cases_with_the_rule_fixtures():
     from test_config_rules import CASES as RULE_CASES
 

@@ -442,6 +442,7 @@ def test_the_affected_step_reports_removed_environments(pull_request, cli):
                                    "state_key": "hotfix-login/terraform.tfstate"}]
 
 
+@pytest.mark.fast
 def test_a_template_error_names_the_template(tmp_path):
     (tmp_path / "broken.yml.j2").write_text("first: line\nsecond: [= not_given =]\n")
     (tmp_path / "syntax.yml.j2").write_text("[% if %]\n")

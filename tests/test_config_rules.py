@@ -51,6 +51,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.fast
 def test_every_case_declares_what_it_expects():
     assert len(CASES) >= 80
     for case in CASES:

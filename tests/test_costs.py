@@ -141,6 +141,7 @@ def test_month_period():
     assert run_cli("costs", "--month", "2026-13").returncode == 2
 
 
+@pytest.mark.fast
 def test_tag_value():
     assert tag_value("Environment$dev") == "dev"
     assert tag_value("Environment$") is None

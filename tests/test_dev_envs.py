@@ -35,6 +35,7 @@ LONG_BRANCH = "Feature/JIRA-1234: Add a really long & fancy checkout flow (with 
 # -- names ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_branch_names_become_valid_environment_names():
     assert sanitize_name("feature/Checkout_V2", 60) == "feature-checkout-v2"
     assert sanitize_name("123-hotfix", 60) == "br-123-hotfix"
@@ -43,6 +44,7 @@ def test_branch_names_become_valid_environment_names():
     assert len(name) == 42 and naming.NAME_PATTERN.match(name) and not name.endswith("--")
 
 
+@pytest.mark.fast
 def test_long_branch_names_with_a_common_prefix_never_collide():
     first = sanitize_name("feature/" + "x" * 80 + "-one", 42)
     second = sanitize_name("feature/" + "x" * 80 + "-two", 42)

@@ -174,6 +174,7 @@ def _local_only(stack: Path) -> None:
     (stack / "cdk.tf.json").write_text(json.dumps(document))
 
 
+@pytest.mark.fast
 def test_corpus_is_large_and_distinct():
     assert len(CORPUS) >= 60
     assert len(set(CORPUS)) == len(CORPUS)
@@ -220,6 +221,7 @@ def test_plain_literals_are_json_values_and_the_rest_expressions(tmp_path):
     assert value_of["3.14159"] == "${3.14159}"  # exact decimal, never through a binary float
 
 
+@pytest.mark.fast
 def test_env_create_copies_inputs_as_written(tmp_path):
     """A branch environment copied from a template keeps each input's exact expression."""
     from datetime import datetime, timezone

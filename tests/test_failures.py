@@ -23,6 +23,7 @@ def _raised(call) -> BaseException:
     raise AssertionError("nothing was raised")
 
 
+@pytest.mark.fast
 def test_file_system_errors_name_the_path(tmp_path):
     missing = tmp_path / "nowhere" / "file.json"
     failure = explain(_raised(lambda: missing.read_text()))
@@ -63,18 +64,21 @@ def test_aws_refusals_name_the_operation_and_the_endpoint(aws_env):
     assert "NoSuchBucket" in message
 
 
+@pytest.mark.fast
 def test_template_errors_name_the_template():
     environment = jinja2.Environment(loader=jinja2.DictLoader({"workflow.yml.j2": "{% for x in %}"}))
     message = explain(_raised(lambda: environment.get_template("workflow.yml.j2"))).message
     assert message.startswith("template workflow.yml.j2:1: TemplateSyntaxError")
 
 
+@pytest.mark.fast
 def test_anything_else_is_an_internal_error_with_the_way_to_the_traceback():
     failure = explain(_raised(lambda: {}["missing"]))
     assert failure.exit_code == EXIT_FAILURE
     assert failure.message == "internal error: KeyError: 'missing'; run with --debug for the traceback"
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("error", [UsageError("give NAME or --branch BRANCH")])
 def test_the_projects_own_errors_keep_their_message_and_exit_code(error):
     assert (explain(error).message, explain(error).exit_code) == (str(error), error.exit_code)

@@ -25,11 +25,13 @@ def example():
     return load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_matches_golden(example, fmt):
     assert render(example, fmt) == GOLDEN_FILES[fmt].read_text(encoding="utf-8"), REGEN
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_account_and_environment_appears(example, fmt):
     text = render(example, fmt)
@@ -42,6 +44,7 @@ def test_every_account_and_environment_appears(example, fmt):
             assert f"account {account.name}" in text
 
 
+@pytest.mark.fast
 def test_uses_edges(example):
     mermaid, dot = render(example, MERMAID), render(example, DOT)
     for user in ("feature_checkout", "hotfix_login"):
@@ -50,6 +53,7 @@ def test_uses_edges(example):
     assert mermaid.count(" uses ") == dot.count('label="uses"') == 2
 
 
+@pytest.mark.fast
 def test_production_and_staging_are_set_apart(example):
     mermaid, dot = render(example, MERMAID), render(example, DOT)
     styles = dict(re.findall(r"^  style (ou_\w+) (.+)$", mermaid, re.MULTILINE))
@@ -64,6 +68,7 @@ def test_production_and_staging_are_set_apart(example):
     assert len(set(looks.values())) == 4
 
 
+@pytest.mark.fast
 def test_mermaid_blocks_are_balanced(example):
     lines = render(example, MERMAID).splitlines()
     assert lines[0] == "flowchart TB"
@@ -71,6 +76,7 @@ def test_mermaid_blocks_are_balanced(example):
         sum(1 for line in lines if line.strip() == "end") == 4 + 7  # units + accounts holding environments
 
 
+@pytest.mark.fast
 def test_deterministic_whatever_the_file_layout(example, tmp_path):
     """One file with every block, in reverse order, draws the same picture as the example's files."""
     project = tmp_path / "project"
@@ -82,6 +88,7 @@ def test_deterministic_whatever_the_file_layout(example, tmp_path):
         assert render(shuffled, fmt) == render(example, fmt)
 
 
+@pytest.mark.fast
 def test_cross_account_provider_edge(tmp_path):
     project = copy_project(tmp_path / "project")
     preprod = project / "environments" / "preprod.hcl"

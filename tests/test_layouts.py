@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import EXAMPLE_ENVIRONMENTS, FIXTURES, MODULES, run_cli
 
 FIXTURE_MODULES = FIXTURES / "modules"
@@ -121,6 +123,7 @@ def test_unknown_and_duplicate_layouts_are_refused(tmp_path):
     assert f"{environments / 'layouts.hcl'}:24: layout 'service' is already defined at" in result.stderr
 
 
+@pytest.mark.fast
 def test_example_organization_uses_layouts_and_each_environment_lists_its_layout_file():
     from generators.config import load_organization
 

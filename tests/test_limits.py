@@ -149,17 +149,20 @@ def test_accounts_without_an_id_are_skipped(fresh_aws, tmp_path):
 # -- the real-AWS paths, on recorded responses --------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_parse_lambda_get_account_settings():
     response = recorded("lambda-get-account-settings", "lambda", "GetAccountSettings")
     assert parse_lambda_account_settings(response) == (1_503_238_553, 80_530_636_800)  # 1.4 GB of 75 GB
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("name, value", [("service-quotas-get-service-quota-s3", 10_000),
                                          ("service-quotas-get-service-quota-iam", 5_000)])
 def test_parse_service_quota(name, value):
     assert parse_service_quota(recorded(name, "service-quotas", "GetServiceQuota")) == value
 
 
+@pytest.mark.fast
 def test_parse_stack_limit():
     response = recorded("cloudformation-describe-account-limits", "cloudformation", "DescribeAccountLimits")
     assert parse_stack_limit(response) == 2_000

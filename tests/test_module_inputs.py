@@ -233,6 +233,7 @@ environment "dev" {
     assert required["aws"]["version"] == ">= 5.100.0, < 6.0.0"  # the organization's, unchanged
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("constraints, compatible", [
     ((">= 5.100.0, < 6.0.0", ">= 5.0"), True),
     ((">= 5.100.0, < 6.0.0", ">= 6.28"), False),

@@ -15,6 +15,8 @@ from generators.config import load_organization
 from generators.models import AccountKind
 from tests.conftest import EXAMPLE_ENVIRONMENTS, MODULES
 
+pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server
+
 MANAGEMENT_ID = "123456789012"
 PROD_ID = "200000000001"
 PROD_BUCKET = f"acme-tfstate-{PROD_ID}"

@@ -8,6 +8,8 @@ import pytest
 from generators.policy_eval import (FULL_AWS_ACCESS, Decision, Policies, Request, UnsupportedPolicy, arn_matches,
                                     evaluate, glob_matches, resource_matches)
 
+pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server
+
 ROLE = "arn:aws:iam::200000000001:role/TerraformDeploy"
 OTHER_ROLE = "arn:aws:iam::200000000001:role/Someone"
 BUCKET = "arn:aws:s3:::acme-tfstate-200000000001"

@@ -15,6 +15,8 @@ from generators.models import AccountKind
 from generators.policy_eval import FULL_AWS_ACCESS, Decision, Policies, Request, evaluate
 from tests.conftest import EXAMPLE_ENVIRONMENTS, MODULES
 
+pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server
+
 REGION = "us-east-1"
 ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 ACCOUNTS = {"prod": ("200000000001", AccountKind.PRODUCTION), "qa": ("300000000002", AccountKind.STAGING),

@@ -408,6 +408,7 @@ def environment_review(name: str, kind: AccountKind, changes=(), **fields) -> En
                              flags=flags_for(name, name, account_id, kind, changes), **fields)
 
 
+@pytest.mark.fast
 def test_replace_is_either_order_and_reads_are_not_changes():
     assert action_of(["delete", "create"]) == action_of(["create", "delete"]) == "replace"
     assert action_of(["no-op"]) is None and action_of(["read"]) is None
@@ -436,6 +437,7 @@ def test_summarize_plan_reads_only_addresses_types_and_actions():
     assert SECRET not in repr(summary)
 
 
+@pytest.mark.fast
 def test_severity_depends_on_the_account_kind():
     table, queue, role = (change("module.i.aws_dynamodb_table.t"), change("aws_sqs_queue.q", "replace"),
                           change("aws_iam_role.r"))
@@ -455,6 +457,7 @@ def test_severity_depends_on_the_account_kind():
     assert flags_for("e", "a", "1", AccountKind.STAGING, (change("aws_s3_bucket.b", "update"),)) == ()
 
 
+@pytest.mark.fast
 def test_the_stateful_list():
     for required in ("aws_dynamodb_table", "aws_s3_bucket", "aws_db_instance", "aws_rds_cluster", "aws_kms_key",
                      "aws_efs_file_system", "aws_secretsmanager_secret", "aws_sqs_queue", "aws_fsx_lustre_file_system"):
@@ -463,6 +466,7 @@ def test_the_stateful_list():
     assert all(t.startswith("aws_") for t in STATEFUL_RESOURCE_TYPES)
 
 
+@pytest.mark.fast
 def test_state_resource_count_counts_managed_instances():
     state = {"resources": [{"mode": "managed", "instances": [{}, {}]}, {"mode": "data", "instances": [{}]},
                            {"mode": "managed", "instances": [{}]}]}
@@ -470,6 +474,7 @@ def test_state_resource_count_counts_managed_instances():
     assert count_state_resources({}) == 0
 
 
+@pytest.mark.fast
 def test_table_cells_and_code_spans_are_escaped():
     assert markdown_cell("init: a | b `c`") == r"init: a \| b \`c\`"
     assert markdown_cell("one\ntwo") == "one two"
@@ -483,6 +488,7 @@ def test_table_cells_and_code_spans_are_escaped():
     assert r"\| pipes and \`ticks\`" in row
 
 
+@pytest.mark.fast
 def test_a_huge_review_is_cut_in_the_details_never_in_the_danger_section():
     many = [change(f"module.m.aws_iam_role.r{i:05d}", "create") for i in range(6000)]
     dangerous = [change(f"module.data.aws_s3_bucket.b{i:03d}") for i in range(150)]
@@ -511,6 +517,7 @@ def test_a_huge_review_is_cut_in_the_details_never_in_the_danger_section():
     assert "module.m.aws_iam_role.r00004" in render_markdown(small)
 
 
+@pytest.mark.fast
 def test_a_danger_list_too_long_for_any_comment_says_so():
     dangerous = [change(f"module.data.aws_s3_bucket.bucket_with_a_long_name_{i:05d}") for i in range(2000)]
     review = Review(PLAN_ROLE, (environment_review("production", AccountKind.PRODUCTION, dangerous),))

@@ -140,6 +140,7 @@ def json_lines(*messages: dict) -> list[str]:
     return [json.dumps(m) + "\n" for m in messages]
 
 
+@pytest.mark.fast
 def test_summaries_and_diagnostics_come_from_terraform_json_messages():
     plan = summarize(["not json\n", *json_lines(
         {"type": "version", "@message": "Terraform 1.11.4"},
@@ -160,6 +161,7 @@ def test_summaries_and_diagnostics_come_from_terraform_json_messages():
     assert error.is_already_exists and not error.is_lock_error
 
 
+@pytest.mark.fast
 def test_the_lock_holder_comes_from_the_lock_diagnostic():
     stream = summarize(json_lines({"type": "diagnostic", "@level": "error", "diagnostic": {
         "severity": "error", "summary": "Error acquiring the state lock", "detail": LOCK_DETAIL}}))
@@ -172,6 +174,7 @@ def test_the_lock_holder_comes_from_the_lock_diagnostic():
     assert parse_lock_info("Error: something else") is None
 
 
+@pytest.mark.fast
 def test_a_second_run_on_the_same_stacks_is_refused_at_once_naming_the_holder(tmp_path):
     first = StackLocks(tmp_path, command="main.py deploy dev qa")
     first.acquire(["dev", "qa"])
@@ -188,6 +191,7 @@ def test_a_second_run_on_the_same_stacks_is_refused_at_once_naming_the_holder(tm
     StackLocks(tmp_path).acquire(["dev", "qa"])  # released with the holder
 
 
+@pytest.mark.fast
 def test_selection_errors_name_the_known_environments():
     organization = load_organization(EXAMPLE_ENVIRONMENTS, EXAMPLE_ENVIRONMENTS.parent / "modules")
     with pytest.raises(UsageError, match="unknown environment 'nope'; known environments: alice, bob, dev"):
@@ -199,6 +203,7 @@ def test_selection_errors_name_the_known_environments():
     assert [e.name for e in select_environments(organization, ["qa", "dev", "qa"], False, "plan")] == ["qa", "dev"]
 
 
+@pytest.mark.fast
 def test_users_deploy_after_and_destroy_before_what_they_use():
     organization = load_organization(EXAMPLE_ENVIRONMENTS, EXAMPLE_ENVIRONMENTS.parent / "modules")
     selected = organization.environments
@@ -212,6 +217,7 @@ def test_users_deploy_after_and_destroy_before_what_they_use():
     assert [[e.name for e in g] for g in waves(alone, "deploy")] == [["feature-checkout"]]
 
 
+@pytest.mark.fast
 def test_destroying_a_used_environment_alone_is_refused():
     organization = load_organization(EXAMPLE_ENVIRONMENTS, EXAMPLE_ENVIRONMENTS.parent / "modules")
 

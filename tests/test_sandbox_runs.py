@@ -8,6 +8,7 @@ import json
 import os
 
 import boto3
+import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, copy_project, run_cli
 from generators.config import load_organization
@@ -41,6 +42,7 @@ def test_sandbox_runs_never_touch_the_users_cdktf_out_and_leave_out_unserved_ext
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.fast
 def test_unserved_extensions_are_switched_off_everywhere_and_nothing_else_changes():
     organization = load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
     assert any("developer-budget" in organization.extensions_for(a) for a in organization.accounts)

@@ -14,10 +14,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import ToolError, UsageError
-from ..extensions import applicable
+from ..extensions import ExtensionSpec, applicable
 from ..models import Organization
 from ..synth_cache import SynthCache, library_version
 from ..workspace import WorkspaceDocument
@@ -49,7 +49,7 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
     if version == _MISMATCH:
         return _through_engine(organization, documents, with_extensions, engine)
     rendered: dict[str, bytes] = {}
-    annotations: dict[str, list] = {}
+    annotations: dict[str, list[Any]] = {}
     pending = []
     for document in documents:
         if id(document) in plain_ids:
@@ -93,7 +93,7 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
     return rendered
 
 
-def _direct_matches(probe: WorkspaceDocument, output: dict[str, bytes], manifest: dict) -> bool:
+def _direct_matches(probe: WorkspaceDocument, output: dict[str, bytes], manifest: dict[str, Any]) -> bool:
     """Whether ``direct`` writes the probe's stack, and its manifest entry, exactly as the engine did."""
     version = manifest["version"]
     name = probe.environment.name
@@ -146,11 +146,12 @@ class _CachedStacks:
         if key:
             self.part.put(key, content)
 
-    def engine_stack(self, document: WorkspaceDocument) -> tuple[dict[str, bytes], list] | None:
+    def engine_stack(self, document: WorkspaceDocument) -> tuple[dict[str, bytes], list[Any]] | None:
         key = self._key(document, "extended", self._extension_scope(document))
         return self.part.get(key) if key else None
 
-    def remember_engine_stack(self, document: WorkspaceDocument, files: dict[str, bytes], annotations: list) -> None:
+    def remember_engine_stack(self, document: WorkspaceDocument, files: dict[str, bytes],
+                              annotations: list[Any]) -> None:
         key = self._key(document, "extended", self._extension_scope(document))
         if key:
             self.part.put(key, (files, annotations))
@@ -164,7 +165,7 @@ class _CachedStacks:
         return self.cache.key(self.engine_key, *parts, text)
 
 
-def _plain_mapping(value: object) -> dict:
+def _plain_mapping(value: object) -> dict[Any, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(type(value).__name__)
@@ -174,7 +175,7 @@ def _stack_path(document: WorkspaceDocument) -> str:
     return f"{direct.STACKS}/{document.environment.name}/{direct.STACK_FILE}"
 
 
-def _extensions(organization: Organization, document: WorkspaceDocument) -> list:
+def _extensions(organization: Organization, document: WorkspaceDocument) -> list[ExtensionSpec]:
     environment = document.environment
     return list(applicable(organization.extensions_for(environment.account), environment.kind))
 

@@ -52,7 +52,7 @@ def stack_json(document: WorkspaceDocument, version: str, marker_key: str, marke
 
 
 def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
-                  annotations: Mapping[str, list] | None = None) -> bytes:
+                  annotations: Mapping[str, list[Any]] | None = None) -> bytes:
     """``manifest.json`` for ``stacks`` (name, names of the stacks it depends on), as the engine writes it."""
     annotations = annotations or {}
     entries = {}
@@ -65,7 +65,7 @@ def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
     return canonical_json({"stacks": entries, "version": version}, sort_keys=True)
 
 
-def _deep_merge(target: dict, source: Mapping) -> None:
+def _deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
     """cdktf's deepMerge (lib/util.js): objects merge recursively, arrays concatenate, the rest replaces."""
     for key, value in source.items():
         if isinstance(value, Mapping):

@@ -190,7 +190,7 @@ def build_report(organization: Organization, period: Period, by_environment: dic
     environment_groups, estimated = parse_groups(by_environment)
     service_groups, service_estimated = parse_groups(by_service)
     environments = _environment_costs(organization, accounts, environment_groups)
-    unowned_costs = ()
+    unowned_costs: tuple[EnvironmentCost, ...] = ()
     if unowned is not None:
         unowned_costs = _environment_costs(organization, accounts, parse_groups(unowned)[0])
     units = sorted({g.unit for g in environment_groups + service_groups})
