@@ -342,7 +342,8 @@ def plan_command(ctx: Context, environments, all_environments, role: str, json_f
 
     def review_report(organization, report, console) -> None:
         from .progress import review_lines
-        from .review import build_review, render_json, render_markdown
+        from .review import build_review
+        from .review_render import render_json, render_markdown
 
         review = build_review(organization, report)
         reviewed.append(review)

@@ -21,24 +21,25 @@ import pytest
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES
 from generators.errors import EXIT_DANGER, EXIT_FAILURE, DangerError
 from generators.models import AccountKind
+from generators.orphans import Orphan, count_state_resources
 from generators.review import (
-    COMMENT_MARKER,
-    GITHUB_COMMENT_LIMIT,
-    MARKDOWN_BUDGET,
     STATEFUL_RESOURCE_TYPES,
     EnvironmentReview,
-    Orphan,
     ResourceChange,
     Review,
     Severity,
     action_of,
-    count_state_resources,
     flags_for,
+    summarize_plan,
+)
+from generators.review_render import (
+    COMMENT_MARKER,
+    GITHUB_COMMENT_LIMIT,
+    MARKDOWN_BUDGET,
     markdown_cell,
     markdown_code,
     render_json,
     render_markdown,
-    summarize_plan,
 )
 from generators.run_model import Result
 from generators.runner import run
