@@ -191,14 +191,19 @@ SHOWN_DEFAULT_OUT = f"{DEFAULT_OUT}; .cache/sandbox/cdktf.out with a loopback AW
 def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool, engine: str | None, no_cache: bool) -> None:
     """Synthesize one Terraform workspace per environment."""
     from .output import check_output_folder
-    from .synth import SynthRequest, plan_synthesis, write_synthesis
+    from .synth import SynthRequest, plan_synthesis, start_engine_check, write_synthesis
 
     if no_cache:
         ctx = dataclasses.replace(ctx, use_cache=False)
-    organization = ctx.organization()
-    check_output_folder(outdir)
-    plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
-                                       local_endpoint=_local_endpoint(), engine=engine, cache=ctx.cache))
+    engine_check = start_engine_check(engine, ctx.cache)  # on the other core while the files are read
+    try:
+        organization = ctx.organization()
+        check_output_folder(outdir)
+        plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
+                                           local_endpoint=_local_endpoint(), engine=engine, cache=ctx.cache,
+                                           engine_check=engine_check))
+    finally:
+        engine_check.wait()
     console = _console()
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -30,6 +30,8 @@ class SynthRequest:
     local_endpoint: bool = False
     engine: str | None = None  # cdktf or cdktn; None: see engine.choose_engine
     cache: SynthCache | None = None  # None: every stack is rendered afresh (`synth --no-cache`)
+    # started ahead by the caller (see cdktf_engine.DirectCheck), for the engine `engine` chooses
+    engine_check: cdktf_engine.DirectCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ def plan_synthesis(request: SynthRequest) -> SynthPlan:
     for_cdk_cli = running_under_cdk_cli()
     if for_cdk_cli:
         _refuse_what_the_cli_would_delete(outdir, {e.name for e in organization.environments})
-    rendered = cdktf_engine.synthesize(organization, documents, request.with_extensions, engine, request.cache)
+    check = request.engine_check if request.engine_check and request.engine_check.engine == engine else None
+    rendered = cdktf_engine.synthesize(organization, documents, request.with_extensions, engine, request.cache,
+                                       check)
     notes = _add_lock_files(rendered, organization, request.modules_dir, parser(request.cache))
     plan = plan_output(rendered, outdir)
     return SynthPlan(**vars(plan), for_cdk_cli=for_cdk_cli, notes=notes)
@@ -69,6 +73,13 @@ def write_synthesis(plan: SynthPlan) -> OutputReport:
     if plan.for_cdk_cli:
         leave_removed_folders_to_cli(plan)
     return report
+
+
+def start_engine_check(engine: str | None, cache: SynthCache | None) -> cdktf_engine.DirectCheck:
+    """Start checking the chosen engine against ``direct`` (unless the cache remembers the verdict), so
+    it runs while the configuration is loaded; give it to the SynthRequest, and ``wait`` on it before
+    the process ends."""
+    return cdktf_engine.DirectCheck(choose_engine(engine), cache).start()
 
 
 def bring_up_to_date(request: SynthRequest) -> OutputReport | None:

@@ -88,3 +88,14 @@ def test_values_the_runtime_changes_are_changed_the_same_way(tmp_path):
         version = json.loads(rendered["manifest.json"])["version"]
         mine = direct.stack_json(document, version, cdktf_engine.GENERATED_MARKER_KEY, cdktf_engine.GENERATED_MARKER)
         assert mine.decode() == rendered[path].decode(), engine
+
+
+@pytest.mark.parametrize("engine", ["cdktf", "cdktn"])
+def test_the_reference_document_is_what_each_engine_writes(engine):
+    """The document the engine check renders (once per engine version) must match, or every run would
+    fall back to the engine; started ahead in a thread, as `synth` does, it gives the same verdict."""
+    from generators.synth_cache import library_version
+
+    assert cdktf_engine.DirectCheck(ENGINES[engine]).verdict() == library_version(engine)
+    started = cdktf_engine.DirectCheck(ENGINES[engine]).start()
+    assert started.verdict() == library_version(engine)

@@ -244,3 +244,19 @@ def test_a_stack_with_extensions_is_rendered_again_when_what_it_reads_changes(pr
     assert "alice" in report.changed
     assert b"alice.new@" in warm["stacks/alice/cdk.tf.json"]
     assert json.loads(warm["manifest.json"])["stacks"]["alice"]["dependencies"] == []
+
+
+def test_an_engine_remembered_to_differ_renders_every_stack_itself(project, tmp_path, cache_paths):
+    """A remembered mismatch (a future engine version that lays stacks out otherwise) is obeyed: no
+    stack is written by the tool's own writer or taken from the cache, and the output is the engine's."""
+    from generators.engine import choose_engine
+    from generators.engine.cdktf_engine import _MISMATCH, engine_key
+
+    cache = SynthCache.open(*cache_paths)
+    cache.part("engine").put(engine_key(cache, choose_engine(None)), _MISMATCH)
+    cache.save()
+    cache = SynthCache.open(*cache_paths)
+    synth(project, tmp_path / "engine", cache)
+    assert "stacks" not in cache.stats()
+    synth(project, tmp_path / "cold", None)
+    assert read_tree(tmp_path / "engine") == read_tree(tmp_path / "cold")

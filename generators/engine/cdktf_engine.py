@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -30,47 +31,40 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument], with_extensions: bool = True,
-               engine: Engine = ENGINES["cdktf"], cache: SynthCache | None = None) -> dict[str, bytes]:
+               engine: Engine = ENGINES["cdktf"], cache: SynthCache | None = None,
+               check: DirectCheck | None = None) -> dict[str, bytes]:
     """cdktf's output layout for ``documents`` (relative path -> content), in the canonical JSON layout.
 
-    Stacks with extensions go through the engine; the others are written by ``direct`` once the engine
-    has rendered one of them and ``direct`` has matched it byte for byte (else the engine renders every
-    stack). The manifest lists every stack either way. With a ``cache``, stacks rendered before from
-    the same inputs are taken from it, and the match is remembered per engine version, so a run in
-    which every stack is cached does not start the engine at all.
+    Stacks with extensions go through the engine; the others, and the manifest, are written by
+    ``direct`` once it is known to write them as the engine would (``check``, see ``DirectCheck``;
+    else the engine renders everything). With a ``cache``, stacks rendered before from the same inputs
+    are taken from it: a run in which every stack is cached does not start the engine at all.
     """
     documents = list(documents)  # walked more than once
-    plain = [d for d in documents if not (with_extensions and _extensions(organization, d))]
-    if not plain:  # nothing to check ``direct`` against: the engine renders everything
+    if not documents:
         return _through_engine(organization, documents, with_extensions, engine)
-    plain_ids = {id(d) for d in plain}
-    stacks = _CachedStacks(cache, organization, engine) if cache is not None else None
-    version = stacks.direct_version() if stacks else None  # None: the engine must be asked
+    version = (check or DirectCheck(engine, cache)).verdict()
     if version == _MISMATCH:
         return _through_engine(organization, documents, with_extensions, engine)
+    stacks = _CachedStacks(cache, organization, engine) if cache is not None else None
     rendered: dict[str, bytes] = {}
     annotations: dict[str, list[Any]] = {}
     pending = []
     for document in documents:
-        if id(document) in plain_ids:
+        if not (with_extensions and _extensions(organization, document)):
+            rendered[_stack_path(document)] = _plain_stack(document, version, stacks)
             continue
-        hit = stacks.engine_stack(document) if stacks and version else None
+        hit = stacks.engine_stack(document) if stacks else None
         if hit is None:
             pending.append(document)
         else:
             rendered.update(hit[0])
             annotations[document.environment.name] = hit[1]
-    if pending or version is None:
-        probe = plain[0]
-        output = _through_engine(organization, pending + [probe], with_extensions, engine)
+    if pending:
+        output = _through_engine(organization, pending, with_extensions, engine)
         manifest = json.loads(output[direct.MANIFEST])
-        version = manifest["version"]
-        if not _direct_matches(probe, output, manifest):
-            if stacks:
-                stacks.remember_version(_MISMATCH)
-            return _through_engine(organization, documents, with_extensions, engine)  # correct first
-        if stacks:
-            stacks.remember_version(version)
+        if manifest["version"] != version:  # not the engine that was checked: no guess, the engine does all
+            return _through_engine(organization, documents, with_extensions, engine)
         for document in pending:
             name = document.environment.name
             files = {p: c for p, c in output.items() if p.startswith(f"{direct.STACKS}/{name}/")}
@@ -78,19 +72,79 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
             annotations[name] = manifest["stacks"][name].get("annotations", [])
             if stacks:
                 stacks.remember_engine_stack(document, files, annotations[name])
-    assert version is not None and version != _MISMATCH
-    for document in plain:
-        content = stacks.plain_stack(document, version) if stacks else None
-        if content is None:
-            content = direct.stack_json(document, version, GENERATED_MARKER_KEY, GENERATED_MARKER)
-            if stacks:
-                stacks.remember_plain_stack(document, version, content)
-        rendered[_stack_path(document)] = content
     names = {d.environment.name for d in documents}
     rendered[direct.MANIFEST] = direct.manifest_json(
         ((d.environment.name, (d.environment.uses,) if d.environment.uses in names else ()) for d in documents),
         version, annotations)
     return rendered
+
+
+def _plain_stack(document: WorkspaceDocument, version: str, stacks: _CachedStacks | None) -> bytes:
+    content = stacks.plain_stack(document, version) if stacks else None
+    if content is None:
+        content = direct.stack_json(document, version, GENERATED_MARKER_KEY, GENERATED_MARKER)
+        if stacks:
+            stacks.remember_plain_stack(document, version, content)
+    return content
+
+
+_MISMATCH = "\0mismatch"  # the verdict when the engine lays out a plain stack otherwise than ``direct``
+_ENGINE_LIBRARIES = ("jsii", "constructs")
+
+
+def engine_key(cache: SynthCache, engine: Engine) -> str:
+    """What the engine's output depends on besides the inputs: the engine and its runtime's versions."""
+    libraries = [f"{n}=={library_version(n)}" for n in (engine.name, *_ENGINE_LIBRARIES)]
+    return cache.key("engine", engine.name, *libraries)
+
+
+class DirectCheck:
+    """Whether ``direct`` writes plain stacks, and the manifest, byte for byte as ``engine`` does.
+
+    The verdict is the engine's version string (or ``_MISMATCH``). It is remembered in the cache per
+    engine version; otherwise the engine renders ``direct.reference_document()`` and the two are
+    compared. ``start`` does that in a thread, so the engine's runtime starts while the configuration
+    is read on the other core; ``wait`` before the process exits, so the runtime is never left mid-call.
+    """
+
+    def __init__(self, engine: Engine, cache: SynthCache | None = None):
+        self.engine = engine
+        self._cache = cache
+        self._key = engine_key(cache, engine) if cache is not None else ""
+        self._verdict: str | None = cache.part("engine").get(self._key) if cache is not None else None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> DirectCheck:
+        if self._verdict is None and self._thread is None:
+            self._thread = threading.Thread(target=self._compare, name="engine-check", daemon=True)
+            self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def verdict(self) -> str:
+        if self._verdict is None:
+            if self._thread is None:
+                self._compare()
+            self.wait()
+            if self._error is not None:
+                raise self._error
+            assert self._verdict is not None
+            if self._cache is not None:
+                self._cache.part("engine").put(self._key, self._verdict)
+        return self._verdict
+
+    def _compare(self) -> None:
+        try:
+            reference = direct.reference_document()
+            output = _through_engine(None, [reference], False, self.engine)
+            manifest = json.loads(output[direct.MANIFEST])
+            self._verdict = manifest["version"] if _direct_matches(reference, output, manifest) else _MISMATCH
+        except BaseException as exc:  # raised again by verdict(), in the thread that asks
+            self._error = exc
 
 
 def _direct_matches(probe: WorkspaceDocument, output: dict[str, bytes], manifest: dict[str, Any]) -> bool:
@@ -100,10 +154,6 @@ def _direct_matches(probe: WorkspaceDocument, output: dict[str, bytes], manifest
     mine = json.loads(direct.manifest_json([(name, ())], version))
     return (direct.stack_json(probe, version, GENERATED_MARKER_KEY, GENERATED_MARKER) == output[_stack_path(probe)]
             and manifest["stacks"].get(name) == mine["stacks"][name])
-
-
-_MISMATCH = ""  # the remembered version when the engine lays out a plain stack otherwise than ``direct``
-_ENGINE_LIBRARIES = ("jsii", "constructs")
 
 
 class _CachedStacks:
@@ -118,8 +168,7 @@ class _CachedStacks:
         self.cache = cache
         self.organization = organization
         self.part = cache.part("stacks")
-        libraries = [f"{n}=={library_version(n)}" for n in (engine.name, *_ENGINE_LIBRARIES)]
-        self.engine_key = cache.key("engine", engine.name, *libraries)
+        self.engine_key = engine_key(cache, engine)
         self.scope = repr((organization.settings, organization.accounts))
 
     def _extension_scope(self, document: WorkspaceDocument) -> str:
@@ -129,13 +178,6 @@ class _CachedStacks:
         if any(spec.reads_other_environments for spec in specs):
             scope.append(repr(self.organization.environments))
         return "\0".join(scope)
-
-    def direct_version(self) -> str | None:
-        """The engine's version string if ``direct`` was seen to match it, ``_MISMATCH`` if not, None if unknown."""
-        return self.cache.part("engine").get(self.engine_key)
-
-    def remember_version(self, version: str) -> None:
-        self.cache.part("engine").put(self.engine_key, version)
 
     def plain_stack(self, document: WorkspaceDocument, version: str) -> bytes | None:
         key = self._key(document, "plain", version)
@@ -180,7 +222,7 @@ def _extensions(organization: Organization, document: WorkspaceDocument) -> list
     return list(applicable(organization.extensions_for(environment.account), environment.kind))
 
 
-def _through_engine(organization: Organization, documents: list[WorkspaceDocument], with_extensions: bool,
+def _through_engine(organization: Organization | None, documents: list[WorkspaceDocument], with_extensions: bool,
                     engine: Engine) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="synth-") as scratch:
         _run_engine(organization, documents, Path(scratch), with_extensions, engine)
@@ -197,9 +239,10 @@ def _canonical(name: str, content: bytes) -> bytes:
     return direct.canonical_json(json.loads(content))
 
 
-def _run_engine(organization: Organization, documents: list[WorkspaceDocument], outdir: Path,
+def _run_engine(organization: Organization | None, documents: list[WorkspaceDocument], outdir: Path,
                 with_extensions: bool, engine: Engine) -> None:
-    """Write the engine's output layout for ``documents`` into ``outdir`` (a fresh, empty folder)."""
+    """Write the engine's output layout for ``documents`` into ``outdir`` (a fresh, empty folder);
+    extensions only ``with_extensions`` and an organization to give them."""
     # deferred: ~0.5 s, and commands that do not synthesize should not pay it
     cdktf = importlib.import_module(engine.name)
 
@@ -217,7 +260,7 @@ def _run_engine(organization: Organization, documents: list[WorkspaceDocument], 
             stack.add_override(key, value)
         if use_lockfile:  # S3-native locking is newer than cdktf's typed S3Backend; after the `terraform` section
             stack.add_override("terraform.backend.s3.use_lockfile", True)
-        if with_extensions:
+        if with_extensions and organization is not None:
             for spec in applicable(organization.extensions_for(environment.account), environment.kind):
                 if engine.name != "cdktf":
                     raise UsageError(

@@ -17,6 +17,7 @@ import json
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from ..models import Account, AccountKind, Environment
 from ..workspace import WorkspaceDocument
 
 STACKS = "stacks"
@@ -63,6 +64,45 @@ def manifest_json(stacks: Iterable[tuple[str, tuple[str, ...]]], version: str,
                          "stackMetadataPath": f"{folder}/metadata.json",
                          "synthesizedStackPath": f"{folder}/{STACK_FILE}", "workingDirectory": folder}
     return canonical_json({"stacks": entries, "version": version}, sort_keys=True)
+
+
+def reference_document() -> WorkspaceDocument:
+    """A plain stack with every shape a workspace document holds (each top-level section, providers as
+    a list of objects, nested lists, sensitive outputs) and every kind of value (strings with
+    interpolations, quotes and non-ASCII, booleans, integers small and beyond 2**53, fractions, None):
+    what the engine renders once per engine version so this module is checked against it before it
+    writes any stack."""
+    account = Account(name="reference", kind=AccountKind.DEVELOPMENT, id="111111111111")
+    environment = Environment(name="reference", account=account, region="us-east-1", modules=())
+    role = {"role_arn": "arn:aws:iam::111111111111:role/${var.role_name}", "session_name": "reference"}
+    backend = {"bucket": "reference-tfstate-111111111111", "key": "reference/terraform.tfstate",
+               "region": "us-east-1", "encrypt": True, "use_lockfile": True,
+               "assume_role": {"role_arn": "arn:aws:iam::111111111111:role/Deploy", "session_name": "reference"},
+               "allowed_account_ids": ["111111111111"], "use_path_style": None}
+    sections: dict[str, Any] = {
+        "variable": {"role_name": {"type": "string", "default": "Deploy", "description": "the role's name",
+                                   "validation": [{"condition": '${contains(["Deploy"], var.role_name)}',
+                                                   "error_message": "role_name must be \"Deploy\"."}]},
+                     "token": {"type": "string", "sensitive": True}},
+        "terraform": {"required_version": ">= 1.10.0",
+                      "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}}},
+        "provider": {"aws": [{"region": "us-east-1", "allowed_account_ids": ["111111111111"],
+                              "assume_role": [role], "default_tags": [{"tags": {"Environment": "reference"}}]},
+                             {"alias": "west", "region": "eu-west-1", "allowed_account_ids": ["111111111111"],
+                              "assume_role": [role]}]},
+        "data": {"terraform_remote_state": {"uses": {"backend": "s3", "config": {
+                     "bucket": "reference-tfstate-111111111111", "key": "infra/terraform.tfstate",
+                     "region": "us-east-1", "assume_role": role}}},
+                 "aws_ssm_parameter": {"token": {"name": "/reference/token", "with_decryption": True}}},
+        "module": {"api": {"source": "../../modules/api", "version": None, "name_prefix": "reference",
+                           "text": 'with "quotes", a \\ backslash, ${var.role_name}, $${literal} and ünïcödé 🚀',
+                           "count": 3, "big": 2 ** 60, "ratio": 0.25, "huge": 1.5e300, "enabled": False,
+                           "nothing": None, "list": [1, "two", [3.0, None], {"four": 4}], "empty": {},
+                           "empty_list": [], "providers": {"aws.west": "aws.west"}}},
+        "output": {"api_url": {"value": "${module.api.url}"},
+                   "api_key": {"value": "${module.api.key}", "sensitive": True}},
+    }
+    return WorkspaceDocument(environment=environment, backend=backend, sections=sections)
 
 
 def _deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
