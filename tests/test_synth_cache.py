@@ -98,9 +98,27 @@ def remove_file(project: Path) -> None:
     (project / "environments" / "feature-0007.hcl").unlink()
 
 
-@pytest.mark.parametrize("change", [change_one_environment, change_module_variables, change_organization,
-                                    change_account_id, change_uses_target, remove_file])
-def test_incremental_synth_writes_what_a_cold_synth_writes(project, tmp_path, cache_paths, change):
+def record_account_id(project: Path, account_id: str) -> None:
+    (project / "environments" / "account-ids.generated.json").write_text(
+        json.dumps({"//": "test", "accounts": {"dev": account_id}}))
+
+
+def change_recorded_account_id(project: Path) -> None:
+    record_account_id(project, "400000000009")
+
+
+def dev_id_from_the_account_ids_file(project: Path) -> None:
+    edit(project / "environments" / "accounts.hcl", '  id    = "400000000001"\n', "")
+    record_account_id(project, "400000000001")
+
+
+@pytest.mark.parametrize("prepare,change", [
+    (None, change_one_environment), (None, change_module_variables), (None, change_organization),
+    (None, change_account_id), (dev_id_from_the_account_ids_file, change_recorded_account_id),
+    (None, change_uses_target), (None, remove_file)], ids=lambda f: f.__name__ if f else "")
+def test_incremental_synth_writes_what_a_cold_synth_writes(project, tmp_path, cache_paths, prepare, change):
+    if prepare:
+        prepare(project)
     warm, cold, stats, report = warm_then_cold(project, tmp_path, cache_paths, change)
     assert warm == cold
     assert report.created or report.changed or report.removed, "the change must change the output"
