@@ -13,6 +13,8 @@ from conftest import ROOT
 from generators.cli import cli
 from generators.run_model import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT
 
+pytestmark = pytest.mark.fast
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FLAG = re.compile(r"--[a-z][a-z-]*")
 
