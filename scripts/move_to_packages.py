@@ -54,6 +54,9 @@ MODULE_MOVES = {
     "synth_cache.py": "synth/cache.py",
     # run/: Terraform
     "runner.py": "run/runner.py",
+    "run_model.py": "run/model.py",
+    "selection.py": "run/selection.py",
+    "state_lock.py": "run/state_lock.py",
     "run_lock.py": "run/run_lock.py",
     "interruption.py": "run/interruption.py",
     "terraform_output.py": "run/terraform_output.py",
@@ -97,8 +100,8 @@ PACKAGE_DOCSTRINGS = {
         "Build and write: each environment's Terraform document as plain data (workspace), rendered by an\n"
         "engine (engine/, the only cdktf importer), then planned, written and reported (pipeline, output)."),
     "run": (
-        "Run Terraform: which environments, in which order, and init/plan/apply in parallel (runner), with\n"
-        "state locks (run_lock), signals (interruption) and Terraform's JSON output (terraform_output)."),
+        "Run Terraform: requests and reports (model), which environments in which order (selection), and\n"
+        "init/plan/apply in parallel (runner), with locks, signals and Terraform's JSON output."),
     "review": (
         "Review before apply: plan summaries, danger flags and change sets (review, plan_changes), what a\n"
         "git change affects (affected), and the CI files that plan pull requests (ci_config, templates/)."),
@@ -154,15 +157,17 @@ environments/*.hcl ──► config/hcl_loader ──► config/organization ─
   immutable models (`models.py`); `external_rules.py` refuses what AWS or Terraform would refuse
   later; `module_catalog.py`, `module_types.py`, `module_sources.py` and `provider_versions.py` read
   module interfaces, check literal inputs against their types, resolve and fetch sources, and
-  intersect provider constraints; `show.py` and `inventory.py` describe environments.
+  intersect provider constraints; `account_ids.py` reads and writes
+  `environments/account-ids.generated.json`; `show.py` and `inventory.py` describe environments.
 - **build and write** (`synth/`): `workspace.py` builds each environment's Terraform document as
   plain data; `engine/` is the only package that imports cdktf (or cdktn), with `engine/direct.py`
   writing extension-free stacks in the engine's exact layout, and `extensions/` holds the typed
   per-kind customizations; `provider_lock.py` writes the lock files; `pipeline.py` ties these
   together and `output.py` compares, writes all or nothing and reports; `cache.py` remembers parsed
   files and rendered stacks between runs.
-- **run** (`run/`): `runner.py` (terraform init/plan/apply, with `run_lock.py`, `interruption.py`
-  and `terraform_output.py` for locks, signals and Terraform's JSON output).
+- **run** (`run/`): `model.py` (requests, results, reports), `selection.py` (which environments,
+  in which waves), `runner.py` (terraform init/plan/apply, with `run_lock.py`, `state_lock.py`,
+  `interruption.py` and `terraform_output.py` for locks, signals and Terraform's JSON output).
 - **review** (`review/`): `review.py` and `plan_changes.py` (plan summaries, danger flags, change
   sets for `--expect-review`), `affected.py` and `ci_config.py` (change detection, CI files, from
   `templates/`); `envs/dev_envs.py` handles branch environments.
@@ -686,8 +691,11 @@ def split_cli(texts: dict[str, str], notes: list[str]) -> None:
         if main_module in texts[path]:
             raise Refused(f"{path} still names {main_module} after the split")
     cli_paths = [main_path, common_path, *commands]
+    # Docstrings that say `cli.error_boundary` now mean common's.
+    named = re.compile(r"(?<![\w.])cli\.(" + "|".join(sorted(re.escape(n) for n in moved if n != "cli")) + r")\b")
     for path in cli_paths:
-        texts[path] = sort_names_imported_from(rename_tokens(texts[path], renames), f"{PACKAGE}.cli.")
+        text = sort_names_imported_from(rename_tokens(texts[path], renames), f"{PACKAGE}.cli.")
+        texts[path] = named.sub(lambda m: f"common.{renames.get(m.group(1), m.group(1))}", text)
     notes.append("public names in cli/: " + ", ".join(f"{o} -> {n}" for o, n in renames.items()))
 
 
@@ -726,10 +734,24 @@ def bound_names(text: str) -> set[str]:
 
 
 def rename_tokens(text: str, renames: dict[str, str]) -> str:
+    """Rename NAME tokens; continuation lines aligned after a renamed name move with it."""
     source = Source(text)
-    edits = [(source.char_offset(*t.start), source.char_offset(*t.end), renames[t.string])
-             for t in tokenize.generate_tokens(io.StringIO(text).readline)
-             if t.type == tokenize.NAME and t.string in renames]
+    edits = []
+    renamed: list[tuple[int, int, int]] = []  # (row, column, length change) in the current logical line
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.NAME and token.string in renames:
+            new = renames[token.string]
+            edits.append((source.char_offset(*token.start), source.char_offset(*token.end), new))
+            renamed.append((token.start[0], token.start[1], len(new) - len(token.string)))
+        elif token.type == tokenize.NEWLINE:
+            for row in range(renamed[0][0] + 1, token.start[0] + 1) if renamed else ():
+                line = source.lines[row - 1]
+                indent = len(line) - len(line.lstrip(" "))
+                shift = sum(delta for r, column, delta in renamed if r < row and column < indent)
+                if shift and line.strip():
+                    start = source.starts[row - 1]
+                    edits.append((start, start + indent, " " * max(indent + shift, 0)))
+            renamed = []
     return apply_edits(text, edits)
 
 
@@ -770,7 +792,7 @@ def check_not_moved(root: Path) -> None:
     already = [name for name in PACKAGE_DOCSTRINGS if (package / name).exists()]
     if already or not (package / "cli.py").is_file():
         raise Refused(f"{PACKAGE}/ is already moved ({', '.join(f'{PACKAGE}/{n}/' for n in already) or 'no cli.py'} "
-                      "exists): nothing to do")
+                      "exist): nothing to do")
     if git(root, "status", "--porcelain", "--untracked-files=no").strip():
         raise Refused("tracked files have uncommitted changes: commit or stash them first, so the move is a "
                       "change of its own")
@@ -866,6 +888,9 @@ def summary(done: list[str]) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:]:
+        print(__doc__.strip())
+        return 0 if sys.argv[1:] in (["-h"], ["--help"]) else 2
     root = Path.cwd()
     try:
         lines = move(root)
