@@ -793,6 +793,10 @@ def check_not_moved(root: Path) -> None:
     if already or not (package / "cli.py").is_file():
         raise Refused(f"{PACKAGE}/ is already moved ({', '.join(f'{PACKAGE}/{n}/' for n in already) or 'no cli.py'} "
                       "exist): nothing to do")
+    untracked = git(root, "ls-files", "--others", "--exclude-standard", "--", PACKAGE, *PYTHON_ROOTS).split()
+    if untracked:
+        raise Refused(f"untracked files would be left out of the move ({', '.join(untracked[:5])}"
+                      f"{', ...' if len(untracked) > 5 else ''}): commit or remove them first")
     if git(root, "status", "--porcelain", "--untracked-files=no").strip():
         raise Refused("tracked files have uncommitted changes: commit or stash them first, so the move is a "
                       "change of its own")
