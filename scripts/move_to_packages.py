@@ -62,11 +62,14 @@ MODULE_MOVES = {
     "terraform_output.py": "run/terraform_output.py",
     # review/
     "review.py": "review/review.py",
+    "review_render.py": "review/render.py",
+    "orphans.py": "review/orphans.py",
     "plan_changes.py": "review/plan_changes.py",
     "affected.py": "review/affected.py",
     "ci_config.py": "review/ci_config.py",
     # envs/
     "dev_envs.py": "envs/dev_envs.py",
+    "env_lifecycle.py": "envs/lifecycle.py",
     # aws/
     "aws.py": "aws/clients.py",
     "bootstrap.py": "aws/bootstrap.py",
@@ -103,11 +106,11 @@ PACKAGE_DOCSTRINGS = {
         "Run Terraform: requests and reports (model), which environments in which order (selection), and\n"
         "init/plan/apply in parallel (runner), with locks, signals and Terraform's JSON output."),
     "review": (
-        "Review before apply: plan summaries, danger flags and change sets (review, plan_changes), what a\n"
-        "git change affects (affected), and the CI files that plan pull requests (ci_config, templates/)."),
+        "Review before apply: plan summaries, danger flags, orphaned state and change sets (review, render,\n"
+        "orphans, plan_changes), what a git change affects (affected), the CI files (ci_config, templates/)."),
     "envs": (
-        "Branch environments: the environment file a branch gets, its state and its expiry (dev_envs),\n"
-        "behind `env create | destroy | list | reap`."),
+        "Branch environments: the environment file a branch gets, its state and expiry (dev_envs), and its\n"
+        "life after creation: destroy, reap, recreate (lifecycle), behind `env create | destroy | list | reap`."),
     "aws": (
         "AWS around the workspaces: sessions and clients (clients), the Organization's accounts, guardrails,\n"
         "state buckets and roles (bootstrap, policies, policy_eval), and the local AWS (sandbox, demo)."),
@@ -168,9 +171,12 @@ environments/*.hcl ──► config/hcl_loader ──► config/organization ─
 - **run** (`run/`): `model.py` (requests, results, reports), `selection.py` (which environments,
   in which waves), `runner.py` (terraform init/plan/apply, with `run_lock.py`, `state_lock.py`,
   `interruption.py` and `terraform_output.py` for locks, signals and Terraform's JSON output).
-- **review** (`review/`): `review.py` and `plan_changes.py` (plan summaries, danger flags, change
-  sets for `--expect-review`), `affected.py` and `ci_config.py` (change detection, CI files, from
-  `templates/`); `envs/dev_envs.py` handles branch environments.
+- **review** (`review/`): `review.py`, `render.py`, `orphans.py` and `plan_changes.py` (plan
+  summaries, danger flags, orphaned state, the markdown and JSON reviews, change sets for
+  `--expect-review`), `affected.py` and `ci_config.py` (change detection, CI files, from
+  `templates/`).
+- **branch environments** (`envs/`): `dev_envs.py` (their files, state and expiry) and
+  `lifecycle.py` (destroy, reap, recreate).
 - **AWS around the workspaces** (`aws/`): `clients.py` (sessions and clients), `bootstrap.py`,
   `policies.py` and `policy_eval.py` (accounts, guardrails, state buckets, roles, and the evaluator
   that tests those documents), `sandbox.py` and `demo.py` (the local AWS); `insights/` (limits,
