@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Move generators/ from one flat package into packages by pipeline stage (issue #12).
 
-Run from the repository root, on a tree with no uncommitted changes to tracked files:
+Run from the repository root, on a tree with no uncommitted changes and no untracked files in the
+folders it rewrites:
 
     .venv/bin/python scripts/move_to_packages.py
+
+Should it stop half-way, `git reset --hard && git clean -fd generators` restores the committed tree.
 
 It moves the modules with `git mv` (so history follows), rewrites every import of the package in
 generators/, tests/, benchmarks/, scripts/ and main.py to an absolute import of the new location,
