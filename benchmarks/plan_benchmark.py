@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generators.bootstrap import BootstrapRequest, bootstrap  # noqa: E402
-from generators.config import load_organization  # noqa: E402
-from generators.run_model import RunRequest  # noqa: E402
-from generators.runner import run  # noqa: E402
-from generators.sandbox import running_sandbox  # noqa: E402
+from generators.aws.bootstrap import BootstrapRequest, bootstrap  # noqa: E402
+from generators.aws.sandbox import running_sandbox  # noqa: E402
+from generators.config.organization import load_organization  # noqa: E402
+from generators.run.model import RunRequest  # noqa: E402
+from generators.run.runner import run  # noqa: E402
 from generators.terraform_cli import terraform_environment  # noqa: E402
 
 SIX = ("production", "preprod", "qa", "uat", "dev", "feature-checkout")

@@ -159,8 +159,8 @@ def main() -> None:
     parser.add_argument("--engines", default=None, help="engines to measure (default: every one installed)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from generators.config import load_organization
-    from generators.engine import installed_engines
+    from generators.config.organization import load_organization
+    from generators.synth.engine import installed_engines
 
     engines = args.engines.split(",") if args.engines else list(installed_engines())
     sizes = [int(n) for n in args.sizes.split(",")]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Baseline for the synth benchmark: the same workspaces built with typed cdktf constructs only.
 
-Builds what `generators.workspace` describes, but the conventional way: `AwsProvider`,
+Builds what `generators.synth.workspace` describes, but the conventional way: `AwsProvider`,
 `S3Backend`, `DataTerraformRemoteStateS3`, `TerraformHclModule` and `TerraformOutput` objects,
 with the typed AWS bindings imported up front.
 
@@ -22,8 +22,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import cdktf  # noqa: E402
 from cdktf_cdktf_provider_aws.provider import AwsProvider  # noqa: E402
 
-from generators.config import load_organization  # noqa: E402
-from generators.workspace import WorkspaceOptions, build_workspace  # noqa: E402
+from generators.config.organization import load_organization  # noqa: E402
+from generators.synth.workspace import WorkspaceOptions, build_workspace  # noqa: E402
 
 
 def main(environments: Path, out: Path) -> None:

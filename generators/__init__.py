@@ -1,14 +1,17 @@
 """Turns one declarative description of an AWS Organization into per-account Terraform workspaces.
 
-The package reads top to bottom as a pipeline:
+The packages read top to bottom as a pipeline (see ARCHITECTURE.md):
 
-    hcl_loader  -> read environments/*.hcl into located raw blocks (python-hcl2)
-    config      -> validate the raw blocks into immutable models (models.py), enforcing the account layout
-    workspace   -> build each environment's Terraform document as plain data (pure)
-    engine      -> synthesize the documents through CDK for Terraform (the only place that imports cdktf)
-    output      -> plan the files, write them atomically, report created / changed / removed
+    config/   -> read environments/*.hcl into located raw blocks and validate them into immutable models
+    synth/    -> build each environment's Terraform document as plain data, render it through an engine
+                 (synth/engine/, the only place that imports cdktf), plan the files, write them, report
+    run/      -> run terraform init/plan/apply over the synthesized workspaces
+    review/   -> review plans, find what a change affects, write the CI files
+    envs/     -> branch environments
+    aws/      -> AWS around the workspaces: clients, bootstrap, policies, the local sandbox
+    insights/ -> the Organization read live from AWS: limits, costs, access, graph
 
-Only the CLI (cli.py) prints or exits.
+Only the CLI (cli/) prints or exits.
 """
 
 TOOL_NAME = "aws-org-workspaces"

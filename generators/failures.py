@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import EXIT_FAILURE, ToolError
+from generators.errors import EXIT_FAILURE, ToolError
 
 DEBUG_HINT = "run with --debug for the traceback"
 # AWS error codes that mean "these credentials are not good enough here", whatever the service.
@@ -72,7 +72,7 @@ def _os_error(exc: OSError) -> Failure:
 
 
 def _endpoint() -> str:
-    from .aws import endpoint_url
+    from generators.aws.clients import endpoint_url
 
     url = endpoint_url()
     return f"AWS_ENDPOINT_URL {url}" if url else "AWS's public endpoints"

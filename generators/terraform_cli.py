@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import ToolError
+from generators.errors import ToolError
 
 PROVIDER_PATH = Path("registry.terraform.io") / "hashicorp" / "aws"
 # Where provider mirrors are commonly unpacked; TF_PROVIDER_MIRROR wins when set.
@@ -94,7 +94,7 @@ def _plugin_cache(cache_dir: Path) -> Path:
 def provider_mirrors() -> tuple[Path, ...]:
     """The filesystem mirrors terraform installs providers from: those of the user's own CLI configuration,
     or, when there is none, the mirror the configuration this tool writes points at."""
-    from .provider_lock import mirror_dirs_from_cli_config
+    from generators.synth.provider_lock import mirror_dirs_from_cli_config
 
     user_config = user_cli_config()
     if user_config is not None:

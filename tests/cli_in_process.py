@@ -12,7 +12,7 @@ from contextlib import redirect_stderr, redirect_stdout
 def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
     """``main.main()`` with ``args``; exit code, stdout and stderr as ``conftest.run_cli`` returns them.
     An exception escaping main (which the error boundary must prevent) is re-raised, so a test sees it."""
-    from generators.cli import main
+    from generators.cli.main import main
 
     stdout, stderr = io.StringIO(), io.StringIO()
     saved_argv = sys.argv

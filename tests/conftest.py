@@ -60,7 +60,7 @@ def moto_server():
     """A real moto server on loopback (multi-account, real HTTP), for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    from generators.sandbox import correct_conditional_denies
+    from generators.aws.sandbox import correct_conditional_denies
 
     correct_conditional_denies()  # as the demo's sandbox does: see its docstring
     port = free_port()

@@ -15,7 +15,7 @@ FILES = {"mermaid": "example.mmd", "dot": "example.dot"}
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from generators.config import load_organization
+    from generators.config.organization import load_organization
     from generators.insights.graph import render
 
     organization = load_organization(ROOT / "environments", ROOT / "modules")

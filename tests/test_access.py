@@ -15,13 +15,14 @@ import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, copy_project, run_cli
 from fixtures.aws.recorded import load as recorded
-from generators import aws, policies
-from generators.config import load_organization
+from generators.aws import clients as aws
+from generators.aws import policies
+from generators.config.models import AccountKind, Organization
+from generators.config.organization import load_organization
 from generators.insights import accounts_with_environments, ref
 from generators.insights.access import (DEPLOY, DEVELOPMENT_READS_PRODUCTION, NOT_CI, PLAN, PLANS_AND_DEPLOYS,
                                         PULL_REQUEST_DEPLOYS, UNCONDITIONED, RoleTrust, analyse, parse_trust_policy,
                                         read_access, unreviewed_subjects)
-from generators.models import AccountKind, Organization
 
 REGION = "us-east-1"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -65,7 +66,7 @@ def policy(*statements: dict) -> str:
 
 def bootstrap_like(organization: Organization, skip: tuple[str, ...] = ()) -> None:
     """The deploy and plan roles in every account holding environments, trusted exactly as bootstrap
-    trusts them (generators/policies.py): the configured principals and, with a GitHub repository,
+    trusts them (generators/aws/policies.py): the configured principals and, with a GitHub repository,
     GitHub's OIDC provider with the subjects of each account kind, and the role itself."""
     settings = organization.settings
     management = next(a for a in organization.accounts if a.kind.value == "management")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from generators import account_ids
+from generators.config import account_ids
 from generators.errors import ConfigError, Problem
 
 FILE = "environments/account-ids.generated.json"

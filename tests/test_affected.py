@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project
-from generators.affected import Affected, _parse_hunks, _unquote, affected_environments
-from generators.config import load_organization
+from generators.config.organization import load_organization
 from generators.errors import UsageError
+from generators.review.affected import Affected, _parse_hunks, _unquote, affected_environments
 
 ALL = {"alice", "bob", "dev", "feature-checkout", "hotfix-login", "preprod", "production", "qa", "uat"}
 CALLS_API = ALL - {"dev"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generators import aws, naming
+from generators import naming
+from generators.aws import clients as aws
 
 
 @pytest.fixture

@@ -20,11 +20,13 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from generators import aws, naming, policies
-from generators.bootstrap import BootstrapRequest, Status, bootstrap
-from generators.account_ids import FILE_NAME as ACCOUNT_IDS_FILE
-from generators.config import load_organization
-from generators.models import Organization
+from generators import naming
+from generators.aws import clients as aws
+from generators.aws import policies
+from generators.aws.bootstrap import BootstrapRequest, Status, bootstrap
+from generators.config.account_ids import FILE_NAME as ACCOUNT_IDS_FILE
+from generators.config.models import Organization
+from generators.config.organization import load_organization
 from tests.conftest import ROOT, copy_project, run_cli
 
 MANAGEMENT_ID = "123456789012"  # the example's management account, and the account moto's credentials act in
@@ -534,7 +536,7 @@ def test_the_example_plans_with_the_bootstrapped_plan_role(aws_env_with_managed_
 
 
 def test_a_dry_runs_clients_let_reads_through_and_refuse_writes(fresh_aws):
-    from generators.bootstrap import DryRunWrite, _ReadOnlyClient
+    from generators.aws.bootstrap import DryRunWrite, _ReadOnlyClient
 
     s3 = _ReadOnlyClient(management().client("s3"))
     assert s3.list_buckets()["Buckets"] == []

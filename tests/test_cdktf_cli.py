@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, copy_project
-from generators import aws
-from generators.config import load_organization
+from generators.aws import clients as aws
+from generators.config.organization import load_organization
 
 pytestmark = pytest.mark.cdktf_cli
 CLIS = {"cdktf": ROOT / "node_modules" / ".bin" / "cdktf", "cdktn": ROOT / "node_modules" / ".bin" / "cdktn"}

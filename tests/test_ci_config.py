@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_project
-from generators import policies
-from generators.affected import affected_environments, environment_inputs
-from generators.ci_config import render
-from generators.config import load_organization
+from generators.aws import policies
+from generators.config.models import AccountKind
+from generators.config.organization import load_organization
 from generators.errors import ToolError
-from generators.models import AccountKind
+from generators.review.affected import affected_environments, environment_inputs
+from generators.review.ci_config import render
 from test_affected import ALL, BASE, commit, edit, git, make_repo
 
 WORKFLOW = ".github/workflows/infrastructure.yml"

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, copy_project, run_cli
 from fixtures.aws.recorded import load as recorded
-from generators.config import load_organization
+from generators.config.organization import load_organization
 from generators.errors import ToolError, UsageError
 from generators.insights.costs import NOT_CONFIGURED, Period, build_report, month_period, read_costs, tag_value
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT
 from generators import naming
-from generators.dev_envs import sanitize_name
+from generators.envs.dev_envs import sanitize_name
 from test_runner import (  # noqa: F401 - run_env is a fixture
     account_session,
     create_state_buckets,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from generators.dev_envs import render_environment
+from generators.config.expressions import SourceText
+from generators.config.hcl_loader import RawBlock, load_file
+from generators.envs.dev_envs import render_environment
 from generators.errors import UsageError
-from generators.expressions import SourceText
-from generators.hcl_loader import RawBlock, load_file
 
 pytestmark = pytest.mark.fast
 

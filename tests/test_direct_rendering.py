@@ -1,4 +1,4 @@
-"""Stacks without extensions are written by generators/engine/direct.py instead of the engine's runtime:
+"""Stacks without extensions are written by generators/synth/engine/direct.py instead of the engine's runtime:
 the result must be byte for byte what the engine writes, for every stack, through each engine."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from conftest import EXAMPLE_ENVIRONMENTS, MODULES, ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from synth_benchmark import generated_organization  # noqa: E402
 
-from generators.config import load_organization  # noqa: E402
-from generators.engine import ENGINES, cdktf_engine, direct  # noqa: E402
-from generators.workspace import WorkspaceOptions, build_workspace  # noqa: E402
+from generators.config.organization import load_organization  # noqa: E402
+from generators.synth.engine import ENGINES, cdktf_engine, direct  # noqa: E402
+from generators.synth.workspace import WorkspaceOptions, build_workspace  # noqa: E402
 
 
 def _documents(organization, tmp_path: Path, local_endpoint: bool):
@@ -94,7 +94,7 @@ def test_values_the_runtime_changes_are_changed_the_same_way(tmp_path):
 def test_the_reference_document_is_what_each_engine_writes(engine):
     """The document the engine check renders (once per engine version) must match, or every run would
     fall back to the engine; started ahead in a thread, as `synth` does, it gives the same verdict."""
-    from generators.synth_cache import library_version
+    from generators.synth.cache import library_version
 
     assert cdktf_engine.DirectCheck(ENGINES[engine]).verdict() == library_version(engine)
     started = cdktf_engine.DirectCheck(ENGINES[engine]).start()

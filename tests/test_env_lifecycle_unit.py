@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES
-from generators.config import load_organization
-from generators.dev_envs import StateObjects
-from generators.env_lifecycle import created, development, resolve_name
+from generators.config.models import AccountKind
+from generators.config.organization import load_organization
+from generators.envs.dev_envs import StateObjects
+from generators.envs.lifecycle import created, development, resolve_name
 from generators.errors import UsageError
-from generators.models import AccountKind
 
 pytestmark = pytest.mark.fast
 

@@ -226,8 +226,8 @@ def test_env_create_copies_inputs_as_written(tmp_path):
     """A branch environment copied from a template keeps each input's exact expression."""
     from datetime import datetime, timezone
 
-    from generators.dev_envs import render_environment
-    from generators.hcl_loader import load_file
+    from generators.config.hcl_loader import load_file
+    from generators.envs.dev_envs import render_environment
 
     inputs = {"principals": 'toset(["ec2.amazonaws.com"])', "enabled": "true ? false : true", "ownership": "null",
               "policy": '<<-EOT\n      {"a": 1}\n      EOT', "name": '"${module.infra.table_name}-x"'}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, copy_project, run_cli
-from generators.config import load_organization
+from generators.config.organization import load_organization
 from generators.insights.graph import DOT, FORMATS, MERMAID, render
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "graph"

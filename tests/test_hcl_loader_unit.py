@@ -1,4 +1,4 @@
-"""generators/hcl_loader.py called directly: located blocks, schema problems at their lines, and every
+"""generators/config/hcl_loader.py called directly: located blocks, schema problems at their lines, and every
 file read or reported."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generators.hcl_loader import expression_of, load_directory, load_file
+from generators.config.hcl_loader import expression_of, load_directory, load_file
 
 pytestmark = pytest.mark.fast
 

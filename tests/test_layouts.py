@@ -125,7 +125,7 @@ def test_unknown_and_duplicate_layouts_are_refused(tmp_path):
 
 @pytest.mark.fast
 def test_example_organization_uses_layouts_and_each_environment_lists_its_layout_file():
-    from generators.config import load_organization
+    from generators.config.organization import load_organization
 
     organization = load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
     layouts = str(EXAMPLE_ENVIRONMENTS / "layouts.hcl")

@@ -1,4 +1,4 @@
-"""generators/layouts.py called directly on loaded blocks: the environment wins input by input, and
+"""generators/config/layouts.py called directly on loaded blocks: the environment wins input by input, and
 every merged value remembers the file and line that wrote it."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from generators.hcl_loader import RawBlock, load_directory
-from generators.layouts import apply_layouts
+from generators.config.hcl_loader import RawBlock, load_directory
+from generators.config.layouts import apply_layouts
 
 pytestmark = pytest.mark.fast
 

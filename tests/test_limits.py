@@ -15,11 +15,11 @@ import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, run_cli
 from fixtures.aws.recorded import load as recorded
-from generators import aws
-from generators.config import load_organization
-from generators.insights.limits import (CLOUDFORMATION_STACKS, DEFAULTS, DYNAMODB_TABLES, IAM_ROLES, LAMBDA,
-                                        S3_BUCKETS, parse_lambda_account_settings, parse_service_quota,
-                                        parse_stack_limit, read_limits)
+from generators.aws import clients as aws
+from generators.config.organization import load_organization
+from generators.insights.limits import (CLOUDFORMATION_STACKS, DEFAULTS, DYNAMODB_TABLES, IAM_ROLES, LAMBDA, S3_BUCKETS,
+                                        parse_lambda_account_settings, parse_service_quota, parse_stack_limit,
+                                        read_limits)
 
 REGION = "us-east-1"
 ACCESS_ROLE = "OrganizationAccountAccessRole"

@@ -246,6 +246,6 @@ environment "dev" {
     (("< 4.0", ">= 4.0"), False),
 ])
 def test_provider_constraints_intersect_as_terraform_does(constraints, compatible):
-    from generators.provider_versions import compatible as check
+    from generators.config.provider_versions import compatible as check
 
     assert check(*constraints) is compatible

@@ -1,4 +1,4 @@
-"""generators/output.py called directly on temporary folders: the plan only reads, the write carries it
+"""generators/synth/output.py called directly on temporary folders: the plan only reads, the write carries it
 out whole, and nothing the tool did not write is overwritten or deleted."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from generators.errors import GeneratedFileConflict, UsageError
-from generators.output import (MANIFEST, OutputError, folders_a_cli_would_lose, plan_output, read_tree,
-                               write_output)
+from generators.synth.output import (MANIFEST, OutputError, folders_a_cli_would_lose, plan_output, read_tree,
+                                     write_output)
 
 pytestmark = pytest.mark.fast
 

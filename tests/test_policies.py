@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from generators import policies
-from generators.config import load_organization
-from generators.models import AccountKind
+from generators.aws import policies
+from generators.config.models import AccountKind
+from generators.config.organization import load_organization
 from tests.conftest import EXAMPLE_ENVIRONMENTS, MODULES
 
 pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from generators.policy_eval import (FULL_AWS_ACCESS, Decision, Policies, Request, UnsupportedPolicy, arn_matches,
-                                    evaluate, glob_matches, resource_matches)
+from generators.aws.policy_eval import (FULL_AWS_ACCESS, Decision, Policies, Request, UnsupportedPolicy, arn_matches,
+                                        evaluate, glob_matches, resource_matches)
 
 pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server
 

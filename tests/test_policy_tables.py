@@ -1,5 +1,5 @@
 """What the plan role, the deploy role and the guardrails allow, as tables of principal x action x
-resource -> Allow or Deny, evaluated by generators.policy_eval over the very documents bootstrap
+resource -> Allow or Deny, evaluated by generators.aws.policy_eval over the very documents bootstrap
 puts in place and the service control policies of each account's place in the Organization.
 
 moto stores these documents but does not enforce them; test_bootstrap.py checks they are in place.
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from generators import policies
-from generators.config import load_organization
-from generators.models import AccountKind
-from generators.policy_eval import FULL_AWS_ACCESS, Decision, Policies, Request, evaluate
+from generators.aws import policies
+from generators.aws.policy_eval import FULL_AWS_ACCESS, Decision, Policies, Request, evaluate
+from generators.config.models import AccountKind
+from generators.config.organization import load_organization
 from tests.conftest import EXAMPLE_ENVIRONMENTS, MODULES
 
 pytestmark = pytest.mark.fast  # pure: no subprocess, terraform or AWS server

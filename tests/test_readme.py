@@ -10,8 +10,8 @@ import pytest
 
 from conftest import ROOT
 
-from generators.cli import cli
-from generators.run_model import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT
+from generators.cli.main import cli
+from generators.run.model import DEFAULT_JOBS, DEFAULT_LOCK_TIMEOUT
 
 pytestmark = pytest.mark.fast
 

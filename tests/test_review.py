@@ -19,30 +19,15 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES
+from generators.config.models import AccountKind
 from generators.errors import EXIT_DANGER, EXIT_FAILURE, DangerError
-from generators.models import AccountKind
-from generators.orphans import Orphan, count_state_resources
-from generators.review import (
-    STATEFUL_RESOURCE_TYPES,
-    EnvironmentReview,
-    ResourceChange,
-    Review,
-    Severity,
-    action_of,
-    flags_for,
-    summarize_plan,
-)
-from generators.review_render import (
-    COMMENT_MARKER,
-    GITHUB_COMMENT_LIMIT,
-    MARKDOWN_BUDGET,
-    markdown_cell,
-    markdown_code,
-    render_json,
-    render_markdown,
-)
-from generators.run_model import Result
-from generators.runner import run
+from generators.review.orphans import Orphan, count_state_resources
+from generators.review.render import (COMMENT_MARKER, GITHUB_COMMENT_LIMIT, MARKDOWN_BUDGET, markdown_cell,
+                                      markdown_code, render_json, render_markdown)
+from generators.review.review import (STATEFUL_RESOURCE_TYPES, EnvironmentReview, ResourceChange, Review, Severity,
+                                      action_of, flags_for, summarize_plan)
+from generators.run.model import Result
+from generators.run.runner import run
 from generators.terraform_cli import terraform_environment
 from test_runner import create_state_buckets, main_py, make_project, organization_of, request
 
@@ -379,10 +364,10 @@ def test_a_deleted_environment_is_an_orphan_and_deploy_role_reconfigures(deploye
 
 
 def test_the_plan_role_cannot_deploy():
-    from generators.config import load_organization
+    from generators.config.organization import load_organization
     from generators.errors import UsageError
-    from generators.run_model import RunRequest
-    from generators.selection import check_request, select_environments
+    from generators.run.model import RunRequest
+    from generators.run.selection import check_request, select_environments
 
     organization = load_organization(EXAMPLE_ENVIRONMENTS, MODULES)
     selected = select_environments(organization, ["dev"], False, "deploy")
@@ -528,7 +513,7 @@ def test_a_danger_list_too_long_for_any_comment_says_so():
 
 
 def test_change_sets_compare_actions_and_values_by_digest_only():
-    from generators.plan_changes import change_set, differences
+    from generators.review.plan_changes import change_set, differences
 
     def plan(value: str, outputs: str = "a") -> dict:
         return {"resource_changes": [
@@ -557,7 +542,7 @@ def test_change_sets_compare_actions_and_values_by_digest_only():
 
 def test_an_edited_or_foreign_review_file_is_a_usage_error(tmp_path):
     from generators.errors import UsageError
-    from generators.plan_changes import change_set, change_set_digest, load_review
+    from generators.review.plan_changes import change_set, change_set_digest, load_review
 
     entries = change_set({"resource_changes": [{"address": "aws_sqs_queue.q", "mode": "managed",
                                                 "change": {"actions": ["create"], "before": None, "after": {}}}]})

@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, FIXTURES, ROOT, copy_project, run_cli
-from generators import aws
-from generators.config import load_organization
+from generators.aws import clients as aws
+from generators.config.models import Organization
+from generators.config.organization import load_organization
 from generators.errors import UsageError
-from generators.models import Organization
-from generators.run_lock import StackBusy, StackLocks
-from generators.run_model import Result, RunRequest
-from generators.runner import run
-from generators.selection import check_request, select_environments, waves
-from generators.state_lock import read_state_lock
+from generators.run.model import Result, RunRequest
+from generators.run.run_lock import StackBusy, StackLocks
+from generators.run.runner import run
+from generators.run.selection import check_request, select_environments, waves
+from generators.run.state_lock import read_state_lock
+from generators.run.terraform_output import Changes, parse_lock_info, summarize
 from generators.terraform_cli import terraform_environment
-from generators.terraform_output import Changes, parse_lock_info, summarize
 
 REGION = "us-east-1"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -707,7 +707,7 @@ def _child(interruption, mode: str):
 
 
 def test_interruption_passes_one_sigint_then_kills_at_the_second_or_after_the_grace():
-    from generators.interruption import Interruption
+    from generators.run.interruption import Interruption
 
     clean = Interruption(grace=30)
     process = _child(clean, "exit")

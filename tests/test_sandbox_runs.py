@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES, copy_project, run_cli
-from generators.config import load_organization
-from generators.sandbox import SANDBOX_OUT, join_members_on_create, without_unserved_extensions
+from generators.aws.sandbox import SANDBOX_OUT, join_members_on_create, without_unserved_extensions
+from generators.config.organization import load_organization
 
 
 def _tree(folder):

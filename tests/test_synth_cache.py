@@ -1,4 +1,4 @@
-"""The synthesis cache (generators/synth_cache.py): an incremental synth must write exactly what a cold
+"""The synthesis cache (generators/synth/cache.py): an incremental synth must write exactly what a cold
 synth from an empty cache writes, whatever changed; the cache must be used, safe to lose, and never
 trusted when someone else wrote it."""
 
@@ -18,10 +18,10 @@ from conftest import ROOT, copy_project, run_cli
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from synth_benchmark import feature_environment  # noqa: E402
 
-from generators.config import load_organization  # noqa: E402
-from generators.output import read_tree  # noqa: E402
-from generators.synth import SynthRequest, plan_synthesis, write_synthesis  # noqa: E402
-from generators.synth_cache import FORMAT, SynthCache, fingerprint_of_code  # noqa: E402
+from generators.config.organization import load_organization  # noqa: E402
+from generators.synth.cache import FORMAT, SynthCache, fingerprint_of_code  # noqa: E402
+from generators.synth.output import read_tree  # noqa: E402
+from generators.synth.pipeline import SynthRequest, plan_synthesis, write_synthesis  # noqa: E402
 
 FEATURES = 12
 
@@ -227,7 +227,7 @@ def test_a_change_to_the_generators_code_changes_every_key(tmp_path):
     shutil.copytree(ROOT / "generators", package, ignore=shutil.ignore_patterns("__pycache__"))
     before = fingerprint_of_code(package)
     assert fingerprint_of_code(package) == before
-    with (package / "workspace.py").open("a") as stream:
+    with (package / "synth" / "workspace.py").open("a") as stream:
         stream.write("\n# changed\n")
     assert fingerprint_of_code(package) != before
 
@@ -267,8 +267,8 @@ def test_a_stack_with_extensions_is_rendered_again_when_what_it_reads_changes(pr
 def test_an_engine_remembered_to_differ_renders_every_stack_itself(project, tmp_path, cache_paths):
     """A remembered mismatch (a future engine version that lays stacks out otherwise) is obeyed: no
     stack is written by the tool's own writer or taken from the cache, and the output is the engine's."""
-    from generators.engine import choose_engine
-    from generators.engine.cdktf_engine import _MISMATCH, engine_key
+    from generators.synth.engine import choose_engine
+    from generators.synth.engine.cdktf_engine import _MISMATCH, engine_key
 
     cache = SynthCache.open(*cache_paths)
     cache.part("engine").put(engine_key(cache, choose_engine(None)), _MISMATCH)

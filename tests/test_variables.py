@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, run_cli
-from generators import aws
+from generators.aws import clients as aws
 
 MODULES = FIXTURES / "modules"
 DEV_ACCOUNT = "400000000000"

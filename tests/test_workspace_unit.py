@@ -1,4 +1,4 @@
-"""generators/workspace.py called directly on the example organization: each environment's Terraform
+"""generators/synth/workspace.py called directly on the example organization: each environment's Terraform
 document as plain data, before any engine sees it."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from conftest import EXAMPLE_ENVIRONMENTS, MODULES
 from generators import TOOL_NAME
-from generators.config import load_organization
-from generators.workspace import ROLE_VARIABLE, WorkspaceOptions, build_workspace, default_tags
+from generators.config.organization import load_organization
+from generators.synth.workspace import ROLE_VARIABLE, WorkspaceOptions, build_workspace, default_tags
 
 pytestmark = pytest.mark.fast
 

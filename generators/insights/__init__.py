@@ -6,7 +6,7 @@
     access  -> who the deploy and plan roles trust, as a principals x accounts matrix, with violations
     graph   -> the Organization as a Mermaid or Graphviz picture (offline, from the configuration)
 
-Each module returns frozen dataclasses and raises ToolError; only generators/cli_insights.py prints.
+Each module returns frozen dataclasses and raises ToolError; only generators/cli/insights.py prints.
 This module holds what they share: which accounts to visit, how to enter them, and how AWS failures
 become ToolErrors naming the account and the call.
 """
@@ -19,9 +19,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Iterator, Mapping
 
-from .. import TOOL_NAME, aws
-from ..errors import ToolError
-from ..models import Account, AccountKind, Organization
+from generators import TOOL_NAME
+from generators.aws import clients as aws
+from generators.config.models import Account, AccountKind, Organization
+from generators.errors import ToolError
 
 # Reports list accounts in this order: production first, so development's headroom reads next to it.
 KIND_ORDER = (AccountKind.PRODUCTION, AccountKind.STAGING, AccountKind.DEVELOPMENT, AccountKind.DEVELOPER,

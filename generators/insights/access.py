@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import unquote
 
-from .. import aws
-from ..models import Account, AccountKind, Organization
-from . import (DEVELOPMENT_KINDS, AccountRef, accounts_with_environments, aws_failure, member_session,
-               ref)
+from generators.aws import clients as aws
+from generators.config.models import Account, AccountKind, Organization
+from generators.insights import (DEVELOPMENT_KINDS, AccountRef, accounts_with_environments, aws_failure, member_session,
+                                 ref)
 
 NONE, PLAN, DEPLOY = "none", "plan", "deploy"
 LEVEL_RANK = {NONE: 0, PLAN: 1, DEPLOY: 2}

@@ -30,10 +30,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .. import aws
-from ..errors import ToolError, UsageError
-from ..models import AccountKind, Organization
-from . import DEVELOPMENT_KINDS, AccountRef, aws_failure, kind_rank, ref
+from generators.aws import clients as aws
+from generators.config.models import AccountKind, Organization
+from generators.errors import ToolError, UsageError
+from generators.insights import DEVELOPMENT_KINDS, AccountRef, aws_failure, kind_rank, ref
 
 METRIC = "UnblendedCost"  # what the invoice shows, before credits and discounts are shared out
 ENVIRONMENT_TAG = "Environment"

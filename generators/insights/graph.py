@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import TOOL_NAME
-from ..models import Account, AccountKind, Environment, Organization
+from generators import TOOL_NAME
+from generators.config.models import Account, AccountKind, Environment, Organization
 
 MERMAID, DOT = "mermaid", "dot"
 FORMATS = (MERMAID, DOT)

@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import ToolError
-from .. import aws
-from ..models import Account, AccountKind, Organization
-from . import AccountRef, accounts_with_environments, aws_failure, error_code, member_session, ref, regions_of
+from generators.aws import clients as aws
+from generators.config.models import Account, AccountKind, Organization
+from generators.errors import ToolError
+from generators.insights import (AccountRef, accounts_with_environments, aws_failure, error_code, member_session, ref,
+                                 regions_of)
 
 DEFAULT_WARN_PERCENT = 80.0
 ACCOUNT_WIDE = "account"  # the scope of quotas that are per account, not per Region

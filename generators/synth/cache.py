@@ -1,0 +1,276 @@
+"""The synthesis cache: results of the pure, costly steps, remembered under ``.cache/synth/``.
+
+Each entry is keyed by a hash of everything its value is computed from: the bytes it was computed
+from, the generator's own code and the versions of the libraries that do the work (see
+``code_fingerprint``), and, for rendered stacks, the engine and its version. A stale entry is therefore
+never found, only missed: nothing has to be invalidated, and the folder is safe to delete at any time.
+
+What is kept (one file per part, each read once per run and rewritten at most once):
+  * ``environment-files``: an environment file's blocks and problems, by its path and content;
+  * ``hcl``: a module file's parsed HCL, by its content;
+  * ``stacks``: a rendered stack, by its workspace document (and, for stacks with extensions, what an
+    extension may read: the environment, the organization's settings and accounts);
+  * ``engine``: whether the engine lays out a plain stack exactly as ``engine.direct`` does.
+
+Trust: every file is signed (HMAC-SHA256) with a key kept outside the project, in the user's own cache
+folder; a file whose signature does not match is ignored. So a ``.cache/`` that came with a checkout,
+or from a CI cache another branch wrote, can never feed this run's output (``synth --check`` in CI then
+simply runs cold). A file is written whole or not at all, and anything unreadable counts as empty.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import io
+import hmac
+import importlib.metadata
+import os
+import pickle
+import sys
+import time
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable
+
+import hcl2
+
+from generators.synth.output import STALE_TEMPORARY_SECONDS, atomic_write, is_stale_temporary
+
+CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"  # the variable that also places the Terraform and module caches
+KEY_ENV = "AWS_ORG_WORKSPACES_CACHE_KEY"  # the signing key's file; default under $XDG_CACHE_HOME
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+FORMAT = b"aws-org-workspaces synth cache 1\n"
+_SIGNATURE_BYTES = 32
+HclParser = Callable[[str], dict[str, Any]]  # hcl2.loads, or the cache's remembering one
+# Libraries whose version can change what a cached value holds.
+_LIBRARIES = ("python-hcl2", "lark")
+
+
+def default_root() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    return (Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache") / "synth"
+
+
+def default_key_file() -> Path:
+    configured = os.environ.get(KEY_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aws-org-workspaces" / "synth-cache.key"
+
+
+@cache
+def code_fingerprint() -> str:
+    """This generator's ``fingerprint_of_code``, computed once per run."""
+    return fingerprint_of_code(PACKAGE_DIR)
+
+
+def fingerprint_of_code(package_dir: Path) -> str:
+    """A hash of the generator's code (every ``.py`` and template of the package) and of the versions of
+    Python and the libraries doing the parsing: any change to them changes every key."""
+    digest = hashlib.sha256(FORMAT)
+    digest.update(sys.version.encode())
+    for library in _LIBRARIES:
+        try:
+            digest.update(f"{library}=={importlib.metadata.version(library)}\n".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{library} (unknown)\n".encode())
+    for path in sorted(p for p in package_dir.rglob("*") if p.suffix in (".py", ".j2") and p.is_file()):
+        digest.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def library_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Part:
+    """One cached part: a dict of key -> value, loaded on first use, saved when it has new entries."""
+
+    def __init__(self, path: Path, signing_key: bytes):
+        self.path = path
+        self._signing_key = signing_key
+        self._entries: dict[str, Any] | None = None
+        self._used: set[str] = set()
+        self._added = False
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        if self._entries is None:
+            self._entries = _read_signed(self.path, self._signing_key)
+        return self._entries
+
+    def get(self, key: str) -> Any | None:
+        value = self.entries.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._used.add(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        self._used.add(key)
+        self._added = True
+
+    def save(self) -> None:
+        """Keep this run's entries and, so two setups used in turn do not evict each other, as many
+        older ones; write only when something was added or dropped."""
+        if self._entries is None:
+            return
+        kept = {k: self._entries[k] for k in self._used}
+        for key, value in self._entries.items():
+            if len(kept) >= 2 * max(len(self._used), 1):
+                break
+            kept.setdefault(key, value)
+        if not self._added and len(kept) == len(self._entries):
+            return
+        _write_signed(self.path, kept, self._signing_key)
+        self._entries, self._added = kept, False
+
+
+class SynthCache:
+    """The cache of one run. ``open`` it, use it through the stages, ``save`` it at the end."""
+
+    def __init__(self, root: Path, signing_key: bytes):
+        self.root = root
+        self._signing_key = signing_key
+        self._parts: dict[str, _Part] = {}
+
+    @classmethod
+    def open(cls, root: Path | None = None, key_file: Path | None = None) -> "SynthCache | None":
+        """The cache under ``root``, or None when no signing key can be read or made (then the run is
+        simply cold)."""
+        signing_key = _signing_key(key_file or default_key_file())
+        return cls(root or default_root(), signing_key) if signing_key else None
+
+    def part(self, name: str) -> _Part:
+        if name not in self._parts:
+            self._parts[name] = _Part(self.root / f"{name}.pickle", self._signing_key)
+        return self._parts[name]
+
+    def key(self, *parts: bytes | str) -> str:
+        """The key of a value computed from ``parts`` by this code (each part length-prefixed, so no two
+        different sequences hash alike)."""
+        digest = hashlib.sha256(code_fingerprint().encode())
+        for part in parts:
+            data = part.encode() if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+        return digest.hexdigest()
+
+    def parse_hcl(self, text: str) -> dict[str, Any]:
+        """``hcl2.loads(text)``, remembered by content. The result is shared: callers must not change it."""
+        part = self.part("hcl")
+        key = self.key("hcl", text)
+        document = part.get(key)
+        if document is None:
+            document = hcl2.loads(text)
+            part.put(key, document)
+        return document
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """Hits and misses per part, for tests and `--debug`."""
+        return {name: (part.hits, part.misses) for name, part in self._parts.items()}
+
+    def save(self) -> None:
+        """Write what this run added; a cache that cannot be written only costs time, never the run."""
+        _remove_stale_temporaries(self.root)
+        for part in self._parts.values():
+            try:
+                part.save()
+            except Exception:  # noqa: BLE001 - a full disk or a value that cannot be pickled: left uncached
+                pass
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Temporary files of a run killed while writing (old enough that no running synth still writes them)."""
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    try:
+        for path in root.glob(".*.tmp"):
+            if is_stale_temporary(path) and path.stat().st_mtime < cutoff:
+                path.unlink()
+    except OSError:
+        pass
+
+
+def parser(cache: SynthCache | None) -> HclParser:
+    """``hcl2.loads``, through ``cache`` when there is one."""
+    return cache.parse_hcl if cache is not None else hcl2.loads
+
+
+def _signing_key(path: Path) -> bytes | None:
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        key = None
+    except OSError:
+        return None
+    if key is not None:
+        return key if len(key) >= 32 else None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another run made it first
+        return _signing_key(path)
+    except OSError:
+        return None
+    key = os.urandom(32)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(key)
+    return key
+
+
+def read_only(mapping: dict[str, Any]) -> MappingProxyType[str, Any]:
+    """How a pickled MappingProxyType is made again (the type itself cannot be pickled by name)."""
+    return MappingProxyType(mapping)
+
+
+def _reduce_read_only(mapping: MappingProxyType[str, Any]) -> tuple[Any, ...]:
+    return read_only, (dict(mapping),)
+
+
+# The models' read-only mappings, which pickle cannot handle itself (a table lookup per object type,
+# far cheaper than a Python hook called for every object).
+_DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_read_only}
+
+
+def _write_signed(path: Path, entries: dict[str, Any], signing_key: bytes) -> None:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(entries)
+    payload = buffer.getvalue()
+    signature = hmac.new(signing_key, FORMAT + payload, hashlib.sha256).digest()
+    atomic_write(path, FORMAT + signature + payload)
+
+
+def _read_signed(path: Path, signing_key: bytes) -> dict[str, Any]:
+    """The entries of ``path``; empty when it is missing, unreadable, of another format or not signed with
+    this key. Only a file this key signed is unpickled."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {}
+    if not data.startswith(FORMAT) or len(data) < len(FORMAT) + _SIGNATURE_BYTES:
+        return {}
+    signature = data[len(FORMAT):len(FORMAT) + _SIGNATURE_BYTES]
+    payload = data[len(FORMAT) + _SIGNATURE_BYTES:]
+    expected = hmac.new(signing_key, FORMAT + payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
+        return {}
+    try:
+        entries = pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - signed by us but unreadable (a library changed): start empty
+        return {}
+    return entries if isinstance(entries, dict) else {}
