@@ -58,6 +58,7 @@ def test_a_rendering_that_differs_from_the_engine_falls_back_to_the_engine(organ
     expected = cdktf_engine._through_engine(organization, documents, False, ENGINES["cdktf"])
     real = direct.stack_json
     monkeypatch.setattr(direct, "stack_json", lambda *args: real(*args) + b"\n")
+    monkeypatch.setattr(direct, "VERIFIED", {})  # a version not verified: the engine is asked
     assert cdktf_engine.synthesize(organization, documents, False, ENGINES["cdktf"]) == expected
 
 
@@ -96,6 +97,17 @@ def test_the_reference_document_is_what_each_engine_writes(engine):
     fall back to the engine; started ahead in a thread, as `synth` does, it gives the same verdict."""
     from generators.synth.cache import library_version
 
-    assert cdktf_engine.DirectCheck(ENGINES[engine]).verdict() == library_version(engine)
-    started = cdktf_engine.DirectCheck(ENGINES[engine]).start()
+    assert cdktf_engine.DirectCheck(ENGINES[engine], verified={}).verdict() == library_version(engine)
+    started = cdktf_engine.DirectCheck(ENGINES[engine], verified={}).start()
     assert started.verdict() == library_version(engine)
+
+
+@pytest.mark.parametrize("engine", ["cdktf", "cdktn"])
+def test_the_installed_engines_are_the_verified_ones_and_the_engine_agrees(engine):
+    """direct.VERIFIED spares the engine's start-up for the versions this file checks; it must name
+    the installed ones (else every cold synth pays the check), with the version the engine reports."""
+    from generators.synth.cache import library_version
+
+    installed = (engine, library_version(engine), library_version("jsii"))
+    assert installed in direct.VERIFIED, f"run this file against {installed}, then add it to direct.VERIFIED"
+    assert cdktf_engine.DirectCheck(ENGINES[engine], verified={}).verdict() == direct.VERIFIED[installed]

@@ -101,17 +101,23 @@ def engine_key(cache: SynthCache, engine: Engine) -> str:
 class DirectCheck:
     """Whether ``direct`` writes plain stacks, and the manifest, byte for byte as ``engine`` does.
 
-    The verdict is the engine's version string (or ``_MISMATCH``). It is remembered in the cache per
-    engine version; otherwise the engine renders ``direct.reference_document()`` and the two are
-    compared. ``start`` does that in a thread, so the engine's runtime starts while the configuration
-    is read on the other core; ``wait`` before the process exits, so the runtime is never left mid-call.
+    The verdict is the engine's version string (or ``_MISMATCH``). It is known without asking for the
+    engine versions ``direct.VERIFIED`` lists, and remembered in the cache per engine version;
+    otherwise the engine renders ``direct.reference_document()`` and the two are compared. ``start``
+    does that in a thread, so the engine's runtime starts while the configuration is read; ``wait``
+    before the process exits, so the runtime is never left mid-call.
     """
 
-    def __init__(self, engine: Engine, cache: SynthCache | None = None):
+    def __init__(self, engine: Engine, cache: SynthCache | None = None,
+                 verified: Mapping[tuple[str, str, str], str] | None = None):
         self.engine = engine
         self._cache = cache
         self._key = engine_key(cache, engine) if cache is not None else ""
-        self._verdict: str | None = cache.part("engine").get(self._key) if cache is not None else None
+        verified = direct.VERIFIED if verified is None else verified
+        self._verdict: str | None = verified.get((engine.name, library_version(engine.name),
+                                                  library_version("jsii")))
+        if self._verdict is None and cache is not None:
+            self._verdict = cache.part("engine").get(self._key)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 

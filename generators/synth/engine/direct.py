@@ -24,6 +24,14 @@ STACKS = "stacks"
 STACK_FILE = "cdk.tf.json"
 MANIFEST = "manifest.json"
 _EXACT_INTEGERS = 2 ** 53  # a double holds every integer up to here
+# (engine, its version, jsii's version) -> the version its manifest carries: the engines this module
+# is verified against by tests/test_direct_rendering.py (every stack of a 1,000-environment
+# organization, and the reference document, compared byte for byte), for which the engine's own
+# check is skipped. Any other engine or runtime version is checked at run time (see cdktf_engine).
+VERIFIED = {
+    ("cdktf", "0.20.12", "1.142.0"): "0.20.12",
+    ("cdktn", "0.24.0", "1.142.0"): "0.24.0",
+}
 
 
 def canonical_json(document: Any, sort_keys: bool = False) -> bytes:
