@@ -28,7 +28,6 @@ import importlib.metadata
 import os
 import pickle
 import sys
-import time
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -36,7 +35,7 @@ from typing import Any, Callable
 
 import hcl2
 
-from generators.synth.output import STALE_TEMPORARY_SECONDS, atomic_write, is_stale_temporary
+from generators.synth.output import atomic_write, remove_stale_temporaries
 
 CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"  # the variable that also places the Terraform and module caches
 KEY_ENV = "AWS_ORG_WORKSPACES_CACHE_KEY"  # the signing key's file; default under $XDG_CACHE_HOME
@@ -74,17 +73,16 @@ def fingerprint_of_code(package_dir: Path) -> str:
     digest = hashlib.sha256(FORMAT)
     digest.update(sys.version.encode())
     for library in _LIBRARIES:
-        try:
-            digest.update(f"{library}=={importlib.metadata.version(library)}\n".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{library} (unknown)\n".encode())
+        digest.update(f"{library}=={library_version(library)}\n".encode())
     for path in sorted(p for p in package_dir.rglob("*") if p.suffix in (".py", ".j2") and p.is_file()):
         digest.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
+@cache
 def library_version(name: str) -> str:
+    """The installed version of a distribution (asked several times per run, read once)."""
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -180,28 +178,17 @@ class SynthCache:
         return document
 
     def stats(self) -> dict[str, tuple[int, int]]:
-        """Hits and misses per part, for tests and `--debug`."""
+        """Hits and misses per part (what the tests check the cache by)."""
         return {name: (part.hits, part.misses) for name, part in self._parts.items()}
 
     def save(self) -> None:
         """Write what this run added; a cache that cannot be written only costs time, never the run."""
-        _remove_stale_temporaries(self.root)
+        remove_stale_temporaries(self.root)
         for part in self._parts.values():
             try:
                 part.save()
             except Exception:  # noqa: BLE001 - a full disk or a value that cannot be pickled: left uncached
                 pass
-
-
-def _remove_stale_temporaries(root: Path) -> None:
-    """Temporary files of a run killed while writing (old enough that no running synth still writes them)."""
-    cutoff = time.time() - STALE_TEMPORARY_SECONDS
-    try:
-        for path in root.glob(".*.tmp"):
-            if is_stale_temporary(path) and path.stat().st_mtime < cutoff:
-                path.unlink()
-    except OSError:
-        pass
 
 
 def parser(cache: SynthCache | None) -> HclParser:

@@ -125,7 +125,7 @@ def write_output(plan: OutputPlan) -> OutputReport:
     stacks removed. A failure while writing (a read-only folder, a full disk) removes the temporary
     files and any folder it created and leaves the previous output as it was."""
     check_output_folder(plan.outdir)
-    _remove_stale_temporaries(plan.outdir)
+    remove_stale_temporaries(plan.outdir)
     order = sorted(plan.writes, key=lambda p: p == MANIFEST)
     staged: list[tuple[Path, Path]] = []
     created_dirs: list[Path] = []
@@ -253,13 +253,13 @@ def is_stale_temporary(path: Path) -> bool:
     return _TEMPORARY.match(path.name) is not None
 
 
-def _remove_stale_temporaries(outdir: Path) -> None:
-    """Temporary files of a killed run: ignored by every comparison, removed here once they are old
-    enough that no concurrent run can still be writing them."""
-    if not outdir.is_dir():
+def remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files of a killed run (in ``folder`` or below): ignored by every comparison, removed
+    here once they are old enough that no concurrent run can still be writing them."""
+    if not folder.is_dir():
         return
     cutoff = time.time() - STALE_TEMPORARY_SECONDS
-    for path in outdir.rglob(f".*{TEMPORARY_SUFFIX}"):
+    for path in folder.rglob(f".*{TEMPORARY_SUFFIX}"):
         try:
             if is_stale_temporary(path) and path.is_file() and path.stat().st_mtime < cutoff:
                 path.unlink()

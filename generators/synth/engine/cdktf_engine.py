@@ -54,24 +54,25 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
         if not (with_extensions and _extensions(organization, document)):
             rendered[_stack_path(document)] = _plain_stack(document, version, stacks)
             continue
-        hit = stacks.engine_stack(document) if stacks else None
+        key = stacks.extended_key(document) if stacks else None
+        hit = stacks.part.get(key) if stacks and key else None
         if hit is None:
-            pending.append(document)
+            pending.append((document, key))
         else:
             rendered.update(hit[0])
             annotations[document.environment.name] = hit[1]
     if pending:
-        output = _through_engine(organization, pending, with_extensions, engine)
+        output = _through_engine(organization, [d for d, _ in pending], with_extensions, engine)
         manifest = json.loads(output[direct.MANIFEST])
         if manifest["version"] != version:  # not the engine that was checked: no guess, the engine does all
             return _through_engine(organization, documents, with_extensions, engine)
-        for document in pending:
+        for document, key in pending:
             name = document.environment.name
             files = {p: c for p, c in output.items() if p.startswith(f"{direct.STACKS}/{name}/")}
             rendered.update(files)
             annotations[name] = manifest["stacks"][name].get("annotations", [])
-            if stacks:
-                stacks.remember_engine_stack(document, files, annotations[name])
+            if stacks and key:
+                stacks.part.put(key, (files, annotations[name]))
     names = {d.environment.name for d in documents}
     rendered[direct.MANIFEST] = direct.manifest_json(
         ((d.environment.name, (d.environment.uses,) if d.environment.uses in names else ()) for d in documents),
@@ -80,11 +81,12 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
 
 
 def _plain_stack(document: WorkspaceDocument, version: str, stacks: _CachedStacks | None) -> bytes:
-    content = stacks.plain_stack(document, version) if stacks else None
+    key = stacks.plain_key(document, version) if stacks else None
+    content = stacks.part.get(key) if stacks and key else None
     if content is None:
         content = direct.stack_json(document, version, GENERATED_MARKER_KEY, GENERATED_MARKER)
-        if stacks:
-            stacks.remember_plain_stack(document, version, content)
+        if stacks and key:
+            stacks.part.put(key, content)
     return content
 
 
@@ -185,24 +187,13 @@ class _CachedStacks:
             scope.append(repr(self.organization.environments))
         return "\0".join(scope)
 
-    def plain_stack(self, document: WorkspaceDocument, version: str) -> bytes | None:
-        key = self._key(document, "plain", version)
-        return self.part.get(key) if key else None
+    def plain_key(self, document: WorkspaceDocument, version: str) -> str | None:
+        """The key of a plain stack's rendered bytes; None when it is not cached (see ``_key``)."""
+        return self._key(document, "plain", version)
 
-    def remember_plain_stack(self, document: WorkspaceDocument, version: str, content: bytes) -> None:
-        key = self._key(document, "plain", version)
-        if key:
-            self.part.put(key, content)
-
-    def engine_stack(self, document: WorkspaceDocument) -> tuple[dict[str, bytes], list[Any]] | None:
-        key = self._key(document, "extended", self._extension_scope(document))
-        return self.part.get(key) if key else None
-
-    def remember_engine_stack(self, document: WorkspaceDocument, files: dict[str, bytes],
-                              annotations: list[Any]) -> None:
-        key = self._key(document, "extended", self._extension_scope(document))
-        if key:
-            self.part.put(key, (files, annotations))
+    def extended_key(self, document: WorkspaceDocument) -> str | None:
+        """The key of a stack with extensions: its files and manifest annotations."""
+        return self._key(document, "extended", self._extension_scope(document))
 
     def _key(self, document: WorkspaceDocument, *parts: str) -> str | None:
         try:
