@@ -27,7 +27,7 @@ class Context:
 
     @functools.cached_property
     def cache(self):
-        """The synthesis cache (see synth_cache), opened on first use; None when switched off or unusable."""
+        """The synthesis cache (synth/cache.py), opened on first use; None when switched off or unusable."""
         from generators.synth.cache import SynthCache
 
         return SynthCache.open() if self.use_cache else None

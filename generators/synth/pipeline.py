@@ -76,7 +76,7 @@ def write_synthesis(plan: SynthPlan) -> OutputReport:
 
 
 def start_engine_check(engine: str | None, cache: SynthCache | None) -> cdktf_engine.DirectCheck:
-    """Start checking the chosen engine against ``direct`` (unless the cache remembers the verdict), so
+    """Start checking the chosen engine against ``direct`` (unless the verdict is already known), so
     it runs while the configuration is loaded; give it to the SynthRequest, and ``wait`` on it before
     the process ends."""
     return cdktf_engine.DirectCheck(choose_engine(engine), cache).start()
