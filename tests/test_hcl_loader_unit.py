@@ -118,3 +118,28 @@ def test_a_missing_or_empty_directory_is_a_problem_not_an_empty_organization(tmp
                                                ("a ${b} c", None), ("${a}${b}", None), (3, None)])
 def test_expression_of(value, expression):
     assert expression_of(value) == expression
+
+
+def test_many_files_read_in_two_processes_give_what_one_file_at_a_time_gives(tmp_path):
+    """Past parallel.MIN_ITEMS files the loader parses half of them in a forked child: every block and
+    problem is still there, in file order, with its file and line."""
+    from generators.config.hcl_loader import load_files
+    from generators.parallel import MIN_ITEMS
+
+    count = 2 * MIN_ITEMS + 3
+    for index in range(count):
+        text = ENVIRONMENT.replace('"qa"', f'"env-{index:03d}"', 1)
+        if index in (5, count - 4):  # a problem in each half
+            text = text.replace('ttl     = "7d"', 'ttl     = 7')
+        if index == count - 2:
+            text = "environment {\n"  # a syntax error, in the child's half
+        _file(tmp_path, text, f"env-{index:03d}.hcl")
+    blocks, problems = load_directory(tmp_path)
+    one_by_one = [load_file(path) for path in sorted(tmp_path.glob("*.hcl"))]
+    assert [(b.label, b.file, b.line, dict(b.attributes)) for b in blocks] == [
+        (b.label, b.file, b.line, dict(b.attributes)) for file_blocks, _ in one_by_one for b in file_blocks]
+    assert problems == [p for _, file_problems in one_by_one for p in file_problems]
+    assert [Path(p.file).name for p in problems] == ["env-005.hcl", f"env-{count - 4:03d}.hcl",
+                                                     f"env-{count - 2:03d}.hcl"]
+    assert [p.line for p in problems][:2] == [4, 4]
+    assert load_files(sorted(tmp_path.glob("*.hcl"))) == one_by_one

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedInput
 
 from generators.config.expressions import Expression, ExpressionSyntaxError, SourceText
 from generators.errors import Problem
+from generators.parallel import map_split
 
 if TYPE_CHECKING:
     from generators.synth.cache import SynthCache
@@ -120,8 +121,7 @@ def load_directory(directory: Path, cache: SynthCache | None = None) -> tuple[li
     if not files and not problems:
         return [], [Problem(str(directory), None, "no *.hcl files found")]
     blocks: list[RawBlock] = []
-    for path in files:
-        file_blocks, file_problems = load_file(path, cache)
+    for file_blocks, file_problems in load_files(files, cache):
         blocks.extend(file_blocks)
         problems.extend(file_problems)
     return blocks, problems
@@ -180,19 +180,45 @@ def _link_problem(path: Path, exc: OSError) -> str:
 
 
 def load_file(path: Path, cache: SynthCache | None = None) -> tuple[list[RawBlock], list[Problem]]:
-    name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return [], [Problem(name, None, f"cannot read file: {exc.strerror or exc}")]
-    if cache is None:
-        return _parse_file(name, data)
-    part, key = cache.part("environment-files"), cache.key("environment-file", name, data)
-    cached = part.get(key)
-    if cached is None:
-        cached = _parse_file(name, data)
-        part.put(key, cached)
-    return list(cached[0]), list(cached[1])
+    return load_files([path], cache)[0]
+
+
+def load_files(paths: list[Path], cache: SynthCache | None = None) -> list[tuple[list[RawBlock], list[Problem]]]:
+    """Each file's blocks and problems, in order. The files not in the cache are parsed in two processes
+    when there are many (see generators/parallel.py): parsing is most of a cold synth's time."""
+    results: list[tuple[list[RawBlock], list[Problem]] | None] = []
+    to_parse: list[tuple[str, bytes]] = []
+    keys: list[str] = []
+    part = cache.part("environment-files") if cache is not None else None
+    for path in paths:
+        name = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            results.append(([], [Problem(name, None, f"cannot read file: {exc.strerror or exc}")]))
+            continue
+        if cache is not None and part is not None:
+            key = cache.key("environment-file", name, data)
+            cached = part.get(key)
+            if cached is not None:
+                results.append((list(cached[0]), list(cached[1])))
+                continue
+            keys.append(key)
+        results.append(None)
+        to_parse.append((name, data))
+    parsed = iter(map_split(_parse_entry, to_parse))
+    new_keys = iter(keys)
+    for index, result in enumerate(results):
+        if result is None:
+            blocks, problems = next(parsed)
+            if part is not None:
+                part.put(next(new_keys), (blocks, problems))
+            results[index] = (list(blocks), list(problems))
+    return [result for result in results if result is not None]
+
+
+def _parse_entry(entry: tuple[str, bytes]) -> tuple[list[RawBlock], list[Problem]]:
+    return _parse_file(*entry)
 
 
 def _parse_file(name: str, data: bytes) -> tuple[list[RawBlock], list[Problem]]:

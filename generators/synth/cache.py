@@ -20,9 +20,7 @@ simply runs cold). A file is written whole or not at all, and anything unreadabl
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
-import io
 import hmac
 import importlib.metadata
 import os
@@ -30,11 +28,11 @@ import pickle
 import sys
 from functools import cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable
 
 import hcl2
 
+from generators.parallel import dumps
 from generators.synth.output import atomic_write, remove_stale_temporaries
 
 CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"  # the variable that also places the Terraform and module caches
@@ -218,26 +216,8 @@ def _signing_key(path: Path) -> bytes | None:
     return key
 
 
-def read_only(mapping: dict[str, Any]) -> MappingProxyType[str, Any]:
-    """How a pickled MappingProxyType is made again (the type itself cannot be pickled by name)."""
-    return MappingProxyType(mapping)
-
-
-def _reduce_read_only(mapping: MappingProxyType[str, Any]) -> tuple[Any, ...]:
-    return read_only, (dict(mapping),)
-
-
-# The models' read-only mappings, which pickle cannot handle itself (a table lookup per object type,
-# far cheaper than a Python hook called for every object).
-_DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_read_only}
-
-
 def _write_signed(path: Path, entries: dict[str, Any], signing_key: bytes) -> None:
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(entries)
-    payload = buffer.getvalue()
+    payload = dumps(entries)
     signature = hmac.new(signing_key, FORMAT + payload, hashlib.sha256).digest()
     atomic_write(path, FORMAT + signature + payload)
 

@@ -9,6 +9,7 @@ constructs to the same stack. Stacks without extensions skip the runtime altoget
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -19,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from generators.config.models import Organization
 from generators.errors import ToolError, UsageError
+from generators.parallel import map_split
 from generators.synth.cache import SynthCache, library_version
 from generators.synth.engine import ENGINES, GENERATED_MARKER, GENERATED_MARKER_KEY, Engine, direct
 from generators.synth.extensions import ExtensionSpec, applicable
@@ -47,12 +49,14 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
     if version == _MISMATCH:
         return _through_engine(organization, documents, with_extensions, engine)
     stacks = _CachedStacks(cache, organization, engine) if cache is not None else None
+    plain = _plain_stacks([d for d in documents if not (with_extensions and _extensions(organization, d))],
+                          version, stacks)
     rendered: dict[str, bytes] = {}
     annotations: dict[str, list[Any]] = {}
     pending = []
     for document in documents:
-        if not (with_extensions and _extensions(organization, document)):
-            rendered[_stack_path(document)] = _plain_stack(document, version, stacks)
+        if document.environment.name in plain:
+            rendered[_stack_path(document)] = plain[document.environment.name]
             continue
         key = stacks.extended_key(document) if stacks else None
         hit = stacks.part.get(key) if stacks and key else None
@@ -80,14 +84,26 @@ def synthesize(organization: Organization, documents: Iterable[WorkspaceDocument
     return rendered
 
 
-def _plain_stack(document: WorkspaceDocument, version: str, stacks: _CachedStacks | None) -> bytes:
-    key = stacks.plain_key(document, version) if stacks else None
-    content = stacks.part.get(key) if stacks and key else None
-    if content is None:
-        content = direct.stack_json(document, version, GENERATED_MARKER_KEY, GENERATED_MARKER)
+def _plain_stacks(documents: list[WorkspaceDocument], version: str,
+                  stacks: _CachedStacks | None) -> dict[str, bytes]:
+    """Each plain stack's ``cdk.tf.json`` by environment name: from the cache, or rendered by ``direct``
+    (in two processes when there are many, see generators/parallel.py)."""
+    rendered: dict[str, bytes] = {}
+    misses: list[tuple[WorkspaceDocument, str | None]] = []
+    for document in documents:
+        key = stacks.plain_key(document, version) if stacks else None
+        content = stacks.part.get(key) if stacks and key else None
+        if content is None:
+            misses.append((document, key))
+        else:
+            rendered[document.environment.name] = content
+    contents = map_split(functools.partial(direct.stack_json, version=version, marker_key=GENERATED_MARKER_KEY,
+                                           marker=GENERATED_MARKER), [d for d, _ in misses])
+    for (document, key), content in zip(misses, contents):
+        rendered[document.environment.name] = content
         if stacks and key:
             stacks.part.put(key, content)
-    return content
+    return rendered
 
 
 _MISMATCH = "\0mismatch"  # the verdict when the engine lays out a plain stack otherwise than ``direct``
