@@ -88,6 +88,19 @@ def test_a_failed_write_leaves_the_previous_output_and_no_temporary_files(tmp_pa
     assert read_tree(out) == {**before, "stacks/new": b"a file where the new stack's folder must go"}
 
 
+def test_a_failed_first_write_leaves_no_folder_it_made(tmp_path):
+    """Folders are made and written by several threads: when one stack cannot be written, the folders
+    the others made are all removed again, and no temporary file stays."""
+    out = tmp_path / "out"
+    plan = plan_output(_rendered(**{f"stack-{index:02d}": 1 for index in range(40)}), out)
+    (out / "stacks").mkdir(parents=True)
+    (out / "stacks" / "stack-17").write_text("a file where the stack's folder must go")
+    with pytest.raises(OutputError, match="nothing was changed"):
+        write_output(plan)
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["stack-17"]
+    assert list(out.iterdir()) == [out / "stacks"]
+
+
 def test_old_temporary_files_of_a_killed_run_are_removed_and_recent_ones_left(tmp_path):
     out = tmp_path / "out"
     write_output(plan_output(_rendered(dev=1), out))

@@ -9,14 +9,14 @@ reported, because it may be a hand-made file or local state.
 
 from __future__ import annotations
 
-import functools
+import errno
 import json
 import os
 import re
 import shutil
-import tempfile
+import random
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ DISPOSABLE_IN_STACK = {STACK_FILE, "metadata.json", ".terraform", ".terraform.lo
                        "plan.json", "terraform.log",
                        "plan"}  # the saved plan of `cdktf diff/deploy`
 TEMPORARY_SUFFIX = ".tmp"
-_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp's names, as _write_temporary asks
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # _write_temporary's names
 STALE_TEMPORARY_SECONDS = 600
 _WRITERS = 8  # files written at once: measured here, 4 to 8 cut writing 2,000 stack files by a third
 
@@ -77,6 +77,13 @@ def is_generated(path: Path) -> bool:
     return isinstance(document, dict) and GENERATED_MARKER_KEY in document.get("//", {})
 
 
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def existing_stacks(outdir: Path) -> list[str]:
     stacks_dir = outdir / STACKS
     if not stacks_dir.is_dir():
@@ -94,10 +101,13 @@ def plan_output(rendered: dict[str, bytes], outdir: Path) -> OutputPlan:
     for relative, content in rendered.items():
         target = outdir / relative
         if target.exists():
-            if target.name == STACK_FILE and not is_generated(target):
-                conflicts.append(str(target))
-                continue
-            if target.read_bytes() == content:
+            if target.name == STACK_FILE:
+                if _read_or_none(target) == content:  # the rendered stack carries the marker: the tool's own
+                    continue
+                if not is_generated(target):
+                    conflicts.append(str(target))
+                    continue
+            elif target.read_bytes() == content:
                 continue
         writes[relative] = content
         stack = _stack_of(relative)
@@ -126,20 +136,19 @@ def write_output(plan: OutputPlan) -> OutputReport:
     files and any folder it created and leaves the previous output as it was."""
     check_output_folder(plan.outdir)
     remove_stale_temporaries(plan.outdir)
-    order = sorted(plan.writes, key=lambda p: p == MANIFEST)
-    staged: list[tuple[Path, Path]] = []
-    created_dirs: list[Path] = []
+    by_folder: dict[Path, list[tuple[Path, bytes]]] = {}
+    for relative, content in plan.writes.items():
+        target = plan.outdir / relative
+        by_folder.setdefault(target.parent, []).append((target, content))
     try:
-        for relative in order:  # one at a time, so a failure removes exactly the folders made
-            created_dirs += _make_dirs((plan.outdir / relative).parent)
-        staged = _stage([(plan.outdir / relative, plan.writes[relative]) for relative in order])
-    except BaseException as exc:
-        _discard(staged, created_dirs)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write the output in {plan.outdir}: {explain(exc).message}; nothing was "
-                              "changed") from exc
-        raise
-    for temporary, target in staged:
+        staged = _stage(by_folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write the output in {plan.outdir}: {explain(exc).message}; nothing was "
+                          "changed") from exc
+    manifest = [(temporary, target) for temporary, target in staged if target == plan.outdir / MANIFEST]
+    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="rename") as pool:
+        list(pool.map(lambda pair: os.replace(*pair), [pair for pair in staged if pair not in manifest]))
+    for temporary, target in manifest:  # last: a reader of the manifest finds every stack it lists
         os.replace(temporary, target)
     kept: dict[str, list[str]] = {}
     for stack in plan.removed:
@@ -150,24 +159,67 @@ def write_output(plan: OutputPlan) -> OutputReport:
                         removed=tuple(s for s in plan.removed if s not in kept), kept=kept)
 
 
-def _stage(files: list[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
-    """Each file's content written to a temporary file beside it: (temporary, target), in order. Several
-    at a time, since the time goes to the file system (creating a file costs it far more than Python
-    spends), which serves them in parallel. If one fails, those written are removed and it is raised."""
-    _umask()  # read once before the threads: its fallback sets the process's umask while it reads it
+def _stage(by_folder: dict[Path, list[tuple[Path, bytes]]]) -> list[tuple[Path, Path]]:
+    """Each file's content written to a temporary file beside it, its folder made first when missing:
+    (temporary, target) pairs. Several folders at a time, since the time goes to the file system
+    (creating a file or folder costs it far more than Python spends), which serves them in parallel.
+    If anything fails or the run is interrupted, every temporary file written and every folder made is
+    removed, and the first failure is raised."""
     pool = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="write")
-    futures: list[Future[Path]] = []
+    futures = [pool.submit(_stage_folder, folder, files) for folder, files in by_folder.items()]
+    interruption: BaseException | None = None
     try:
-        futures = [pool.submit(_write_temporary, target, content) for target, content in files]
-        return [(future.result(), target) for (target, _), future in zip(files, futures)]
-    except BaseException:
+        wait(futures)
+    except BaseException as exc:  # interrupted: nothing more is started, what runs is let finish
+        interruption = exc
         pool.shutdown(wait=True, cancel_futures=True)
-        for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().unlink(missing_ok=True)
-        raise
     finally:
         pool.shutdown(wait=True)
+    staged: list[tuple[Path, Path]] = []
+    made: list[Path] = []
+    failure = interruption
+    for future in futures:
+        if future.cancelled():
+            continue
+        try:
+            folder_staged, folder_made = future.result()
+        except _StageFailed as exc:
+            made += exc.made
+            failure = failure or exc.cause
+            continue
+        except BaseException as exc:  # noqa: BLE001 - kept, raised below once everything is undone
+            failure = failure or exc
+            continue
+        staged += folder_staged
+        made += folder_made
+    if failure is not None:
+        _discard(staged, made)
+        raise failure
+    return staged
+
+
+class _StageFailed(Exception):
+    """A folder's staging failed after making folders (``made``), which the caller removes."""
+
+    def __init__(self, cause: BaseException, made: list[Path]):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.made = made
+
+
+def _stage_folder(folder: Path, files: list[tuple[Path, bytes]]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Make ``folder`` if missing and write a temporary file per target in it: (staged pairs, folders
+    made). On failure, the temporary files written are removed and the folders made are handed back."""
+    made: list[Path] = []
+    staged: list[tuple[Path, Path]] = []
+    try:
+        _make_dirs(folder, made)
+        for target, content in files:
+            staged.append((_write_temporary(target, content), target))
+    except BaseException as exc:
+        _discard(staged, [])
+        raise _StageFailed(exc, made) from exc
+    return staged, made
 
 
 def _stack_of(relative: str) -> str | None:
@@ -188,13 +240,19 @@ def atomic_write(target: Path, content: bytes, *, durable: bool = False) -> None
 
 
 def _write_temporary(target: Path, content: bytes, *, durable: bool = False) -> Path:
-    """A temporary file beside ``target`` holding ``content``, with the permissions a new file gets
-    (mkstemp's are 0600); removed again if anything fails."""
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX)
-    temporary = Path(name)
+    """A temporary file beside ``target`` holding ``content``, with the permissions a new file gets (the
+    kernel applies the umask); removed again if anything fails."""
+    for _ in range(100):
+        temporary = target.with_name(f".{target.name}.{_random_suffix()}{TEMPORARY_SUFFIX}")
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:  # another writer's name: draw again
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", str(target.parent))
     try:
         with os.fdopen(handle, "wb") as stream:
-            os.fchmod(stream.fileno(), 0o666 & ~_umask())
             stream.write(content)
             if durable:
                 stream.flush()
@@ -205,19 +263,11 @@ def _write_temporary(target: Path, content: bytes, *, durable: bool = False) -> 
     return temporary
 
 
-@functools.cache
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows (os.umask sets it for every
-    thread while it is read)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+_SUFFIX_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what _TEMPORARY recognises
+
+
+def _random_suffix() -> str:
+    return "".join(random.choices(_SUFFIX_CHARACTERS, k=8))
 
 
 def check_output_folder(outdir: Path) -> None:
@@ -227,21 +277,25 @@ def check_output_folder(outdir: Path) -> None:
             raise UsageError(f"{folder} is a file, not a folder; choose another --out or move the file away")
 
 
-def _make_dirs(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return the ones created, deepest last."""
+def _make_dirs(folder: Path, made: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, adding each one made to ``made`` as it is made (one
+    another writer of the same run made first is that writer's to report)."""
     missing = []
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
     for new in reversed(missing):
-        new.mkdir()
-    return list(reversed(missing))
+        try:
+            new.mkdir()
+        except FileExistsError:
+            continue
+        made.append(new)
 
 
 def _discard(staged: list[tuple[Path, Path]], created_dirs: list[Path]) -> None:
     for temporary, _ in staged:
         temporary.unlink(missing_ok=True)
-    for folder in reversed(created_dirs):
+    for folder in sorted(created_dirs, key=lambda f: len(f.parts), reverse=True):  # deepest first
         try:
             folder.rmdir()
         except OSError:
