@@ -51,12 +51,16 @@ def default_root() -> Path:
     return (Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache") / "synth"
 
 
+def user_cache_dir() -> Path:
+    """This user's cache folder for the tool, outside any project: what is true of the machine (the
+    signing key, the provider mirror's checksums) rather than of one checkout."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aws-org-workspaces"
+
+
 def default_key_file() -> Path:
     configured = os.environ.get(KEY_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aws-org-workspaces" / "synth-cache.key"
+    return Path(configured).expanduser() if configured else user_cache_dir() / "synth-cache.key"
 
 
 @cache
@@ -147,8 +151,8 @@ class SynthCache:
     def open(cls, root: Path | None = None, key_file: Path | None = None) -> "SynthCache | None":
         """The cache under ``root``, or None when no signing key can be read or made (then the run is
         simply cold)."""
-        signing_key = _signing_key(key_file or default_key_file())
-        return cls(root or default_root(), signing_key) if signing_key else None
+        key = signing_key(key_file or default_key_file())
+        return cls(root or default_root(), key) if key else None
 
     def part(self, name: str) -> _Part:
         if name not in self._parts:
@@ -194,7 +198,9 @@ def parser(cache: SynthCache | None) -> HclParser:
     return cache.parse_hcl if cache is not None else hcl2.loads
 
 
-def _signing_key(path: Path) -> bytes | None:
+def signing_key(path: Path) -> bytes | None:
+    """The key in ``path``, made (random, mode 0600) when there is none; None when it cannot be read or
+    made, or is too short to trust."""
     try:
         key = path.read_bytes()
     except FileNotFoundError:
@@ -207,7 +213,7 @@ def _signing_key(path: Path) -> bytes | None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another run made it first
-        return _signing_key(path)
+        return signing_key(path)
     except OSError:
         return None
     key = os.urandom(32)
@@ -217,27 +223,38 @@ def _signing_key(path: Path) -> bytes | None:
 
 
 def _write_signed(path: Path, entries: dict[str, Any], signing_key: bytes) -> None:
-    payload = dumps(entries)
-    signature = hmac.new(signing_key, FORMAT + payload, hashlib.sha256).digest()
-    atomic_write(path, FORMAT + signature + payload)
+    write_signed(path, dumps(entries), signing_key)
 
 
 def _read_signed(path: Path, signing_key: bytes) -> dict[str, Any]:
     """The entries of ``path``; empty when it is missing, unreadable, of another format or not signed with
     this key. Only a file this key signed is unpickled."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return {}
-    if not data.startswith(FORMAT) or len(data) < len(FORMAT) + _SIGNATURE_BYTES:
-        return {}
-    signature = data[len(FORMAT):len(FORMAT) + _SIGNATURE_BYTES]
-    payload = data[len(FORMAT) + _SIGNATURE_BYTES:]
-    expected = hmac.new(signing_key, FORMAT + payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(signature, expected):
+    payload = read_signed(path, signing_key)
+    if payload is None:
         return {}
     try:
         entries = pickle.loads(payload)
     except Exception:  # noqa: BLE001 - signed by us but unreadable (a library changed): start empty
         return {}
     return entries if isinstance(entries, dict) else {}
+
+
+def write_signed(path: Path, payload: bytes, signing_key: bytes, header: bytes = FORMAT) -> None:
+    """Write ``header``, an HMAC-SHA256 of header and payload, and ``payload``, atomically."""
+    signature = hmac.new(signing_key, header + payload, hashlib.sha256).digest()
+    atomic_write(path, header + signature + payload)
+
+
+def read_signed(path: Path, signing_key: bytes, header: bytes = FORMAT) -> bytes | None:
+    """The payload ``write_signed`` wrote with this key and header; None for anything else (missing,
+    unreadable, another format, another key, changed)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(header) or len(data) < len(header) + _SIGNATURE_BYTES:
+        return None
+    signature = data[len(header):len(header) + _SIGNATURE_BYTES]
+    payload = data[len(header) + _SIGNATURE_BYTES:]
+    expected = hmac.new(signing_key, header + payload, hashlib.sha256).digest()
+    return payload if hmac.compare_digest(signature, expected) else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 import hcl2
 
 from generators.errors import ToolError
-from generators.synth.output import atomic_write
+from generators.synth.cache import default_key_file, read_signed, signing_key, user_cache_dir, write_signed
 
 if TYPE_CHECKING:
     from generators.synth.cache import HclParser
@@ -126,30 +125,43 @@ def package_hash(package_dir: Path) -> str:
 
 
 class HashCache:
-    """``package_hash`` remembered on disk, keyed on the package's path and its files' sizes and mtimes."""
+    """``package_hash`` remembered on disk, keyed on the package's path and its files' sizes and mtimes.
 
-    def __init__(self, path: Path | None):
-        self.path = path
+    The file is signed like the synthesis cache (an entry nobody this key belongs to wrote is never
+    read: a planted checksum would otherwise go into every lock file) and lives in the user's cache
+    folder, beside the key, because the mirror belongs to the machine, not to one checkout.
+    """
+
+    HEADER = b"aws-org-workspaces provider hashes 1\n"
+
+    def __init__(self, path: Path | None, signing_key: bytes | None = None):
+        self.path = path if signing_key else None  # nothing is kept without a key to sign it with
+        self._signing_key = signing_key
 
     @cached_property
     def _entries(self) -> dict[str, dict[str, str]]:
-        try:
-            return json.loads(self.path.read_text()) if self.path else {}
-        except (OSError, ValueError):
+        if self.path is None or self._signing_key is None:
             return {}
+        payload = read_signed(self.path, self._signing_key, self.HEADER)
+        try:
+            entries = json.loads(payload) if payload is not None else {}
+        except ValueError:
+            return {}
+        return entries if isinstance(entries, dict) else {}
 
     def hash(self, package_dir: Path) -> str:
         stamp = json.dumps(sorted((p.relative_to(package_dir).as_posix(), s.st_size, s.st_mtime_ns)
                                   for p in package_dir.rglob("*") if p.is_file() for s in [p.stat()]))
         key = str(package_dir.resolve())
         entry = self._entries.get(key)
-        if entry and entry.get("stamp") == stamp:
+        if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("hash"), str):
             return entry["hash"]
         value = package_hash(package_dir)
         self._entries[key] = {"stamp": stamp, "hash": value}
-        if self.path is not None:
+        if self.path is not None and self._signing_key is not None:
             try:
-                atomic_write(self.path, json.dumps(self._entries, indent=1, sort_keys=True).encode())
+                write_signed(self.path, json.dumps(self._entries, indent=1, sort_keys=True).encode(),
+                             self._signing_key, self.HEADER)
             except OSError:
                 pass  # a cache that cannot be written only costs time
         return value
@@ -248,6 +260,4 @@ def mirror_dirs_from_cli_config(config_text: str) -> tuple[Path, ...]:
 
 
 def default_hash_cache() -> HashCache:
-    configured = os.environ.get("AWS_ORG_WORKSPACES_CACHE")
-    root = Path(configured).expanduser() if configured else Path(__file__).resolve().parent.parent.parent / ".cache" / "terraform"
-    return HashCache(root / "provider-hashes.json")
+    return HashCache(user_cache_dir() / "provider-hashes.json", signing_key(default_key_file()))
