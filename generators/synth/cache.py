@@ -5,7 +5,8 @@ from, the generator's own code and the versions of the libraries that do the wor
 ``code_fingerprint``), and, for rendered stacks, the engine and its version. A stale entry is therefore
 never found, only missed: nothing has to be invalidated, and the folder is safe to delete at any time.
 
-What is kept (one file per part, each read once per run and rewritten at most once):
+What is kept (each part in sixteen files, one per first hex digit of the keys, so adding one entry
+rewrites a sixteenth of the part; each file is read at most once per run and rewritten only when changed):
   * ``environment-files``: an environment file's blocks and problems, by its path and content;
   * ``hcl``: a module file's parsed HCL, by its content;
   * ``stacks``: a rendered stack, by its workspace document (and, for stacks with extensions, what an
@@ -39,7 +40,7 @@ CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"  # the variable that also places the Terr
 KEY_ENV = "AWS_ORG_WORKSPACES_CACHE_KEY"  # the signing key's file; default under $XDG_CACHE_HOME
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_ROOT = PACKAGE_DIR.parent
-FORMAT = b"aws-org-workspaces synth cache 1\n"
+FORMAT = b"aws-org-workspaces synth cache 2\n"
 _SIGNATURE_BYTES = 32
 HclParser = Callable[[str], dict[str, Any]]  # hcl2.loads, or the cache's remembering one
 # Libraries whose version can change what a cached value holds.
@@ -91,8 +92,9 @@ def library_version(name: str) -> str:
         return "unknown"
 
 
-class _Part:
-    """One cached part: a dict of key -> value, loaded on first use, saved when it has new entries."""
+class _Shard:
+    """Part of a part: the entries whose keys start with one hex digit, in one signed file, loaded on
+    first use, saved when it has new entries."""
 
     def __init__(self, path: Path, signing_key: bytes):
         self.path = path
@@ -100,8 +102,6 @@ class _Part:
         self._entries: dict[str, Any] | None = None
         self._used: set[str] = set()
         self._added = False
-        self.hits = 0
-        self.misses = 0
 
     @property
     def entries(self) -> dict[str, Any]:
@@ -111,11 +111,8 @@ class _Part:
 
     def get(self, key: str) -> Any | None:
         value = self.entries.get(key)
-        if value is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._used.add(key)
+        if value is not None:
+            self._used.add(key)
         return value
 
     def put(self, key: str, value: Any) -> None:
@@ -139,6 +136,36 @@ class _Part:
         self._entries, self._added = kept, False
 
 
+class _Part:
+    """One cached part: key -> value, in one shard per first hex digit of the key, so that a run which
+    adds one entry (one environment file edited) rewrites a sixteenth of it, not all of it."""
+
+    def __init__(self, root: Path, name: str, signing_key: bytes):
+        self._shards = {digit: _Shard(root / f"{name}.{digit}.pickle", signing_key) for digit in "0123456789abcdef"}
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        """Every entry, from every shard (a copy: change entries through ``put``)."""
+        return {k: v for shard in self._shards.values() for k, v in shard.entries.items()}
+
+    def get(self, key: str) -> Any | None:
+        value = self._shards[key[0]].get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self._shards[key[0]].put(key, value)
+
+    def save(self) -> None:
+        for shard in self._shards.values():
+            shard.save()
+
+
 class SynthCache:
     """The cache of one run. ``open`` it, use it through the stages, ``save`` it at the end."""
 
@@ -156,7 +183,7 @@ class SynthCache:
 
     def part(self, name: str) -> _Part:
         if name not in self._parts:
-            self._parts[name] = _Part(self.root / f"{name}.pickle", self._signing_key)
+            self._parts[name] = _Part(self.root, name, self._signing_key)
         return self._parts[name]
 
     def key(self, *parts: bytes | str) -> str:
