@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,7 +186,7 @@ def test_the_graph_leaves_out_lazy_and_type_checking_imports_only():
 
 
 def test_command_modules_share_through_common_never_main():
-    """cli/main.py imports the command modules to register them; they import what they share from
+    """The command modules register their commands on the group in cli/common.py; they import what they share from
     cli/common.py, not from main (not even inside a function), and no private names."""
     for module, path in MODULES.items():
         if not module.startswith(CLI + ".") or module == f"{CLI}.main":
@@ -215,3 +217,26 @@ def test_the_output_finder_finds_output():
     assert output_uses(source) == ["line 2: import click", "line 3: from rich.console import ...",
                                    "line 5: print(...)", "line 6: sys.exit(...)", "line 7: click.echo(...)",
                                    "line 8: raise SystemExit"]
+
+
+def test_the_command_modules_are_imported_when_their_commands_are_asked_for():
+    """cli/common.py names the module of every command defined outside cli/main.py; loading the CLI
+    imports none of them, asking for a command imports its module, and each module defines exactly the
+    commands named for it."""
+    probe = (
+        "import importlib, sys, click\n"
+        "from generators.cli.main import cli\n"
+        "lazy = type(cli).DEFINED_IN\n"
+        "assert not [m for m in set(lazy.values()) if m in sys.modules], 'imported before asked for'\n"
+        "own = set(cli.commands)\n"
+        "for module in sorted(set(lazy.values())):\n"
+        "    before = set(cli.commands)\n"
+        "    importlib.import_module(module)\n"
+        "    named = {n for n, m in lazy.items() if m == module}\n"
+        "    assert set(cli.commands) - before == named, (module, sorted(set(cli.commands) - before), sorted(named))\n"
+        "assert not own & set(lazy)\n"
+        "ctx = click.Context(cli)\n"
+        "assert all(cli.get_command(ctx, name).name == name for name in lazy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

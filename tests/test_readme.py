@@ -20,7 +20,10 @@ FLAG = re.compile(r"--[a-z][a-z-]*")
 
 
 def commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # what --help lists, commands imported when asked for included
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from commands(command, prefix + (name,))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import signal
 import sys
@@ -130,7 +131,31 @@ def quiet_broken_pipe() -> None:
     sys.exit(EXIT_FAILURE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _CommandsImportedWhenAsked(click.Group):
+    """The group of every command; the commands defined outside cli/main.py are imported only when they
+    are asked for (or listed by --help), so `synth` does not pay for importing `env`, `demo` or `costs`."""
+
+    # command name -> the module whose import registers it on this group (tests/test_architecture.py checks it)
+    DEFINED_IN = {
+        "demo": "generators.cli.demo",
+        "env": "generators.cli.envs",
+        "limits": "generators.cli.insights", "costs": "generators.cli.insights",
+        "access": "generators.cli.insights", "graph": "generators.cli.insights",
+        "modules": "generators.cli.modules", "show": "generators.cli.modules",
+        "affected": "generators.cli.review", "ci": "generators.cli.review",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.DEFINED_IN))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.DEFINED_IN:
+            importlib.import_module(self.DEFINED_IN[name])
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_CommandsImportedWhenAsked,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--environments", "environments_dir", default="environments", show_default=True,
               type=click.Path(path_type=Path), help="Folder of *.hcl files describing the Organization.")
 @click.option("--modules", "modules_dir", default="modules", show_default=True,

@@ -1,8 +1,9 @@
 """`python main.py demo`: the whole multi-account loop on one machine, in a local AWS sandbox.
 
-Part of the CLI layer; registered by cli/main.py. Starts moto's server on loopback, bootstraps the
-organization, deploys every environment with the real terraform, shows where each landed, and shows
-the wrong-account guard refusing a workspace pointed at another account.
+Part of the CLI layer; imported when one of its commands is asked for (cli/common.py). Starts moto's
+server on loopback, bootstraps the organization, deploys every environment with the real terraform,
+shows where each landed, and shows the wrong-account guard refusing a workspace pointed at another
+account.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """CLI commands for short-lived development environments: `env create | destroy | list | reap`.
 
-Part of the CLI layer (it prints and exits through common.error_boundary); registered by cli/main.py. The
-lifecycle itself (destroying step by step, what has expired) is env_lifecycle's.
+Part of the CLI layer (it prints and exits through common.error_boundary); imported when one of its
+commands is asked for (cli/common.py). The lifecycle itself (destroying step by step, what has expired)
+is env_lifecycle's.
 """
 
 from __future__ import annotations

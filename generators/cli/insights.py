@@ -1,7 +1,8 @@
 """CLI commands for account insights: limits, costs, access matrix and the organization graph.
 
-Part of the CLI layer (it may print and exit through common.error_boundary); registered by cli/main.py.
-The work is done in generators/insights/; this module only formats and decides the exit code.
+Part of the CLI layer (it may print and exit through common.error_boundary); imported when one of its
+commands is asked for (cli/common.py). The work is done in generators/insights/; this module only
+formats and decides the exit code.
 """
 
 from __future__ import annotations

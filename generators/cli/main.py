@@ -341,12 +341,3 @@ def main() -> None:
         sys.stdout.flush()
     except BrokenPipeError:  # the last lines were still buffered when the reader left
         quiet_broken_pipe()
-
-
-# Command groups that live in their own CLI modules, imported to register their commands on `cli`
-# (they import what they share from cli/common.py, never from this module).
-from generators.cli import demo as cli_demo  # noqa: E402,F401
-from generators.cli import envs as cli_envs  # noqa: E402,F401
-from generators.cli import insights as cli_insights  # noqa: E402,F401
-from generators.cli import modules as cli_modules  # noqa: E402,F401
-from generators.cli import review as cli_review  # noqa: E402,F401

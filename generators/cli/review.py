@@ -1,6 +1,7 @@
 """CLI commands for pull-request review: change detection and CI engine configuration.
 
-Part of the CLI layer (it may print and exit through common.error_boundary); registered by cli/main.py.
+Part of the CLI layer (it may print and exit through common.error_boundary); imported when one of its
+commands is asked for (cli/common.py).
 """
 
 from __future__ import annotations
