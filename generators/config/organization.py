@@ -79,6 +79,7 @@ class _Builder:
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
         self._modules: dict[str, ModuleInterface | None] = {}
+        self._resolved: dict[Path, str] = {}
         self._settings: OrganizationSettings | None = None
         self.unchecked: list[Problem] = []
 
@@ -378,7 +379,9 @@ class _Builder:
     # -- modules ---------------------------------------------------------------------------------
 
     def _module(self, folder: Path, name: str) -> ModuleInterface | None:
-        key = str(folder.resolve())
+        if folder not in self._resolved:  # once per module folder, not once per module call
+            self._resolved[folder] = str(folder.resolve())
+        key = self._resolved[folder]
         if key not in self._modules:
             interface, problems = read_module_folder(folder, name, self.parse)
             self.problems.extend(problems)

@@ -7,6 +7,7 @@ the module and both constraints before anything runs.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ def _tighter(a: Bound | None, b: Bound | None, lower: bool) -> Bound | None:
     return a if not a.inclusive else b
 
 
+@functools.lru_cache(maxsize=1024)  # the same few constraints, read once per module call
 def parse(constraint: str) -> Range:
     """``">= 5.100.0, < 6.0.0"`` as a range; raises ``ConstraintError`` naming the part it cannot read."""
     result = Range()

@@ -21,15 +21,13 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import hcl2
 
 from generators.errors import ToolError
-from generators.synth.cache import default_key_file, read_signed, signing_key, user_cache_dir, write_signed
-
-if TYPE_CHECKING:
-    from generators.synth.cache import HclParser
+from generators.synth.cache import (HclParser, default_key_file, read_signed, signing_key, user_cache_dir,
+                                    write_signed)
 
 LOCK_FILE = ".terraform.lock.hcl"
 DEFAULT_HOST = "registry.terraform.io"

@@ -14,6 +14,7 @@ engines by tests/test_direct_rendering.py.
 from __future__ import annotations
 
 import json
+from collections import abc
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
@@ -24,6 +25,7 @@ STACKS = "stacks"
 STACK_FILE = "cdk.tf.json"
 MANIFEST = "manifest.json"
 _EXACT_INTEGERS = 2 ** 53  # a double holds every integer up to here
+_MAPPINGS = (dict, abc.Mapping)  # dict first: isinstance stops at the first match, and the ABC check is slow
 # (engine, its version, jsii's version) -> the version its manifest carries: the engines this module
 # is verified against by tests/test_direct_rendering.py (every stack of a 1,000-environment
 # organization, and the reference document, compared byte for byte), for which the engine's own
@@ -116,7 +118,7 @@ def reference_document() -> WorkspaceDocument:
 def _deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
     """cdktf's deepMerge (lib/util.js): objects merge recursively, arrays concatenate, the rest replaces."""
     for key, value in source.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, _MAPPINGS):
             if not isinstance(target.get(key), dict):
                 target[key] = {}
             _deep_merge(target[key], value)
@@ -130,7 +132,9 @@ def _as_engine_values(value: Any) -> Any:
     """Values as they come back from the JavaScript runtime: None (undefined there) is left out of objects
     and arrays, and numbers are doubles, printed as JavaScript prints them (integral ones without a
     fraction, integers beyond 2**53 rounded)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, str):  # most values: answered first
+        return value
+    if isinstance(value, _MAPPINGS):
         return {k: _as_engine_values(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
         return [_as_engine_values(v) for v in value if v is not None]
