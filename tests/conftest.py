@@ -29,6 +29,17 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def in_a_fresh_process(module: str, check: str, *args: str) -> None:
+    """Run ``check(*args)`` of test module ``module`` in a fresh Python, failing with its output if it
+    fails. For what only happens in a process with no other thread (generators/parallel.py forks only
+    then), which the test process may not be once other tests have started servers in threads."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import {module}; "
+            f"{module}.{check}(*sys.argv[1:])")
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.fixture
 def cli():
     return run_cli

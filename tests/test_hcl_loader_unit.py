@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import in_a_fresh_process
 from generators.config.hcl_loader import expression_of, load_directory, load_file
 
 pytestmark = pytest.mark.fast
@@ -120,12 +121,15 @@ def test_expression_of(value, expression):
     assert expression_of(value) == expression
 
 
-def test_many_files_read_in_two_processes_give_what_one_file_at_a_time_gives(tmp_path):
+def check_many_files_read_in_two_processes_give_what_one_at_a_time_gives(folder: str) -> None:
     """Past parallel.MIN_ITEMS files the loader parses half of them in a forked child: every block and
     problem is still there, in file order, with its file and line."""
+    import threading
+
     from generators.config.hcl_loader import load_files
     from generators.parallel import MIN_ITEMS
 
+    tmp_path = Path(folder)
     count = 2 * MIN_ITEMS + 3
     for index in range(count):
         text = ENVIRONMENT.replace('"qa"', f'"env-{index:03d}"', 1)
@@ -134,6 +138,7 @@ def test_many_files_read_in_two_processes_give_what_one_file_at_a_time_gives(tmp
         if index == count - 2:
             text = "environment {\n"  # a syntax error, in the child's half
         _file(tmp_path, text, f"env-{index:03d}.hcl")
+    assert threading.active_count() == 1  # so the loader forks (on more than one core)
     blocks, problems = load_directory(tmp_path)
     one_by_one = [load_file(path) for path in sorted(tmp_path.glob("*.hcl"))]
     assert [(b.label, b.file, b.line, dict(b.attributes)) for b in blocks] == [
@@ -143,3 +148,8 @@ def test_many_files_read_in_two_processes_give_what_one_file_at_a_time_gives(tmp
                                                      f"env-{count - 2:03d}.hcl"]
     assert [p.line for p in problems][:2] == [4, 4]
     assert load_files(sorted(tmp_path.glob("*.hcl"))) == one_by_one
+
+
+def test_many_files_read_in_two_processes_give_what_one_at_a_time_gives(tmp_path):
+    in_a_fresh_process(__name__, check_many_files_read_in_two_processes_give_what_one_at_a_time_gives.__name__,
+                       str(tmp_path))
