@@ -362,9 +362,10 @@ def references(expression: Expression) -> list[Reference]:
     keywords and ``for`` variables are not references."""
     found: list[Reference] = []
     locals_: set[str] = set()
-    for tokens in _token_lists(expression.tokens):
+    token_lists = list(_token_lists(expression.tokens))
+    for tokens in token_lists:
         locals_.update(_for_variables(tokens))
-    for tokens in _token_lists(expression.tokens):
+    for tokens in token_lists:
         found.extend(_references_in(tokens, locals_))
     return sorted(found, key=lambda r: r.start)
 
