@@ -145,10 +145,8 @@ def write_output(plan: OutputPlan) -> OutputReport:
     except OSError as exc:
         raise OutputError(f"cannot write the output in {plan.outdir}: {explain(exc).message}; nothing was "
                           "changed") from exc
-    manifest = [(temporary, target) for temporary, target in staged if target == plan.outdir / MANIFEST]
-    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="rename") as pool:
-        list(pool.map(lambda pair: os.replace(*pair), [pair for pair in staged if pair not in manifest]))
-    for temporary, target in manifest:  # last: a reader of the manifest finds every stack it lists
+    staged.sort(key=lambda pair: pair[1] == plan.outdir / MANIFEST)  # last: its stacks are all in place
+    for temporary, target in staged:
         os.replace(temporary, target)
     kept: dict[str, list[str]] = {}
     for stack in plan.removed:
