@@ -14,17 +14,14 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import hcl2
 from lark.exceptions import UnexpectedInput
 
 from generators.config.expressions import Expression, ExpressionSyntaxError, SourceText
 from generators.errors import Problem
-from generators.parallel import map_split
-
-if TYPE_CHECKING:
-    from generators.synth.cache import SynthCache
+from generators.synth.cache import SynthCache, cached_map
 
 STRING = "a quoted string"
 STRING_LIST = "a list of quoted strings"
@@ -186,35 +183,26 @@ def load_file(path: Path, cache: SynthCache | None = None) -> tuple[list[RawBloc
 def load_files(paths: list[Path], cache: SynthCache | None = None) -> list[tuple[list[RawBlock], list[Problem]]]:
     """Each file's blocks and problems, in order. The files not in the cache are parsed in two processes
     when there are many (see generators/parallel.py): parsing is most of a cold synth's time."""
-    results: list[tuple[list[RawBlock], list[Problem]] | None] = []
-    to_parse: list[tuple[str, bytes]] = []
-    keys: list[str] = []
-    part = cache.part("environment-files") if cache is not None else None
-    for path in paths:
+    read: list[tuple[str | None, tuple[str, bytes]]] = []  # (cache key, (file, content))
+    unreadable: dict[int, Problem] = {}
+    for index, path in enumerate(paths):
         name = str(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
-            results.append(([], [Problem(name, None, f"cannot read file: {exc.strerror or exc}")]))
+            unreadable[index] = Problem(name, None, f"cannot read file: {exc.strerror or exc}")
             continue
-        if cache is not None and part is not None:
-            key = cache.key("environment-file", name, data)
-            cached = part.get(key)
-            if cached is not None:
-                results.append((list(cached[0]), list(cached[1])))
-                continue
-            keys.append(key)
-        results.append(None)
-        to_parse.append((name, data))
-    parsed = iter(map_split(_parse_entry, to_parse))
-    new_keys = iter(keys)
-    for index, result in enumerate(results):
-        if result is None:
+        read.append((cache.key("environment-file", name, data) if cache is not None else None, (name, data)))
+    part = cache.part("environment-files") if cache is not None else None
+    parsed = iter(cached_map(part, read, _parse_entry))
+    results: list[tuple[list[RawBlock], list[Problem]]] = []
+    for index in range(len(paths)):
+        if index in unreadable:
+            results.append(([], [unreadable[index]]))
+        else:
             blocks, problems = next(parsed)
-            if part is not None:
-                part.put(next(new_keys), (blocks, problems))
-            results[index] = (list(blocks), list(problems))
-    return [result for result in results if result is not None]
+            results.append((list(blocks), list(problems)))  # the cache's lists stay as they are
+    return results
 
 
 def _parse_entry(entry: tuple[str, bytes]) -> tuple[list[RawBlock], list[Problem]]:

@@ -29,11 +29,11 @@ import pickle
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import hcl2
 
-from generators.parallel import dumps
+from generators.parallel import dumps, map_split
 from generators.synth.output import atomic_write, remove_stale_temporaries
 
 CACHE_ENV = "AWS_ORG_WORKSPACES_CACHE"  # the variable that also places the Terraform and module caches
@@ -43,6 +43,8 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 FORMAT = b"aws-org-workspaces synth cache 2\n"
 _SIGNATURE_BYTES = 32
 HclParser = Callable[[str], dict[str, Any]]  # hcl2.loads, or the cache's remembering one
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 # Libraries whose version can change what a cached value holds.
 _LIBRARIES = ("python-hcl2", "lark")
 
@@ -218,6 +220,27 @@ class SynthCache:
                 part.save()
             except Exception:  # noqa: BLE001 - a full disk or a value that cannot be pickled: left uncached
                 pass
+
+
+def cached_map(part: _Part | None, keyed_items: Sequence[tuple[str | None, Item]],
+               compute: Callable[[Item], Result]) -> list[Result]:
+    """``[compute(item) for _, item in keyed_items]``: what ``part`` holds under an item's key is taken
+    from it, the rest is computed (in two processes when there are many, see generators/parallel.py)
+    and stored. An item without a key, or every item without a part, is computed and not stored. The
+    values are shared with the cache: callers must not change them."""
+    results: list[Any] = []
+    misses: list[int] = []
+    for key, item in keyed_items:
+        value = part.get(key) if part is not None and key is not None else None
+        if value is None:
+            misses.append(len(results))
+        results.append(value)
+    for index, value in zip(misses, map_split(compute, [keyed_items[i][1] for i in misses])):
+        key = keyed_items[index][0]
+        if part is not None and key is not None:
+            part.put(key, value)
+        results[index] = value
+    return results
 
 
 def parser(cache: SynthCache | None) -> HclParser:

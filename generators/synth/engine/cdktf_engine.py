@@ -20,8 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from generators.config.models import Organization
 from generators.errors import ToolError, UsageError
-from generators.parallel import map_split
-from generators.synth.cache import SynthCache, library_version
+from generators.synth.cache import SynthCache, cached_map, library_version
 from generators.synth.engine import ENGINES, GENERATED_MARKER, GENERATED_MARKER_KEY, Engine, direct
 from generators.synth.extensions import ExtensionSpec, applicable
 from generators.synth.workspace import WorkspaceDocument
@@ -88,22 +87,11 @@ def _plain_stacks(documents: list[WorkspaceDocument], version: str,
                   stacks: _CachedStacks | None) -> dict[str, bytes]:
     """Each plain stack's ``cdk.tf.json`` by environment name: from the cache, or rendered by ``direct``
     (in two processes when there are many, see generators/parallel.py)."""
-    rendered: dict[str, bytes] = {}
-    misses: list[tuple[WorkspaceDocument, str | None]] = []
-    for document in documents:
-        key = stacks.plain_key(document, version) if stacks else None
-        content = stacks.part.get(key) if stacks and key else None
-        if content is None:
-            misses.append((document, key))
-        else:
-            rendered[document.environment.name] = content
-    contents = map_split(functools.partial(direct.stack_json, version=version, marker_key=GENERATED_MARKER_KEY,
-                                           marker=GENERATED_MARKER), [d for d, _ in misses])
-    for (document, key), content in zip(misses, contents):
-        rendered[document.environment.name] = content
-        if stacks and key:
-            stacks.part.put(key, content)
-    return rendered
+    keyed = [(stacks.plain_key(document, version) if stacks else None, document) for document in documents]
+    contents = cached_map(stacks.part if stacks else None, keyed,
+                          functools.partial(direct.stack_json, version=version, marker_key=GENERATED_MARKER_KEY,
+                                            marker=GENERATED_MARKER))
+    return {document.environment.name: content for document, content in zip(documents, contents)}
 
 
 _MISMATCH = "\0mismatch"  # the verdict when the engine lays out a plain stack otherwise than ``direct``
