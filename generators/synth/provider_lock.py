@@ -125,22 +125,20 @@ def package_hash(package_dir: Path) -> str:
 class HashCache:
     """``package_hash`` remembered on disk, keyed on the package's path and its files' sizes and mtimes.
 
-    The file is signed like the synthesis cache (an entry nobody this key belongs to wrote is never
-    read: a planted checksum would otherwise go into every lock file) and lives in the user's cache
-    folder, beside the key, because the mirror belongs to the machine, not to one checkout.
+    The file is signed like the synthesis cache (a file this key did not sign is never read: a planted
+    checksum would otherwise go into every lock file) and lives in the user's cache folder, beside the
+    key, because the mirror belongs to the machine, not to one checkout.
     """
 
     HEADER = b"aws-org-workspaces provider hashes 1\n"
 
     def __init__(self, path: Path | None, signing_key: bytes | None = None):
-        self.path = path if signing_key else None  # nothing is kept without a key to sign it with
-        self._signing_key = signing_key
+        # where the checksums are kept and what signs them; None: nothing is kept without a key
+        self._store = (path, signing_key) if path is not None and signing_key else None
 
     @cached_property
     def _entries(self) -> dict[str, dict[str, str]]:
-        if self.path is None or self._signing_key is None:
-            return {}
-        payload = read_signed(self.path, self._signing_key, self.HEADER)
+        payload = read_signed(*self._store, self.HEADER) if self._store is not None else None
         try:
             entries = json.loads(payload) if payload is not None else {}
         except ValueError:
@@ -156,10 +154,11 @@ class HashCache:
             return entry["hash"]
         value = package_hash(package_dir)
         self._entries[key] = {"stamp": stamp, "hash": value}
-        if self.path is not None and self._signing_key is not None:
+        if self._store is not None:
+            path, secret = self._store
             try:
-                write_signed(self.path, json.dumps(self._entries, indent=1, sort_keys=True).encode(),
-                             self._signing_key, self.HEADER)
+                write_signed(path, json.dumps(self._entries, indent=1, sort_keys=True).encode(), secret,
+                             self.HEADER)
             except OSError:
                 pass  # a cache that cannot be written only costs time
         return value
