@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib
 import os
 import signal
@@ -42,12 +43,31 @@ class Context:
         by email) needs each account that holds an environment to have an id."""
         from generators.config import organization as config
 
-        organization = config.load_organization(self.environments_dir, self.modules_dir, self.cache)
+        with cycle_collector_paused():
+            organization = config.load_organization(self.environments_dir, self.modules_dir, self.cache)
         if require_account_ids:
             config.require_account_ids(organization)
         if local_endpoint():
             organization = _for_the_sandbox(organization)
         return organization
+
+
+@contextlib.contextmanager
+def cycle_collector_paused():
+    """Loading and synthesizing make millions of small containers (parsed files, frozen models, stacks)
+    that form no reference cycles, so reference counting frees them. Python's cycle collector would still
+    walk them again and again as they pile up: 0.14 s of a synth of 1,000 environments after one edit,
+    0.2 s cold (measured with gc.callbacks). It is paused for the stage; everything alive after it is then
+    frozen out of the collector's sight (`gc.freeze`; still freed by reference counting), or the first
+    collection after would walk it all once more."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
 
 
 _noted_sandbox_extensions: set[str] = set()

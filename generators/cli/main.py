@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from generators.cli.common import (SHOWN_DEFAULT_OUT, Context, cli, default_out, error_boundary, local_endpoint,
-                                   make_console, quiet_broken_pipe, run_terraform)
+from generators.cli.common import (SHOWN_DEFAULT_OUT, Context, cli, cycle_collector_paused, default_out,
+                                   error_boundary, local_endpoint, make_console, quiet_broken_pipe, run_terraform)
 from generators.errors import EXIT_FAILURE, EXIT_INVALID, ToolError, UsageError
 
 
@@ -52,15 +52,16 @@ def synth(ctx: Context, outdir: Path, check: bool, no_extensions: bool, engine: 
 
     if no_cache:
         ctx = dataclasses.replace(ctx, use_cache=False)
-    engine_check = start_engine_check(engine, ctx.cache)  # on the other core while the files are read
-    try:
-        organization = ctx.organization()
-        check_output_folder(outdir)
-        plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir, with_extensions=not no_extensions,
-                                           local_endpoint=local_endpoint(), engine=engine, cache=ctx.cache,
-                                           engine_check=engine_check))
-    finally:
-        engine_check.wait()
+    with cycle_collector_paused():
+        engine_check = start_engine_check(engine, ctx.cache)  # on the other core while the files are read
+        try:
+            organization = ctx.organization()
+            check_output_folder(outdir)
+            plan = plan_synthesis(SynthRequest(organization, ctx.modules_dir, outdir,
+                                               with_extensions=not no_extensions, local_endpoint=local_endpoint(),
+                                               engine=engine, cache=ctx.cache, engine_check=engine_check))
+        finally:
+            engine_check.wait()
     console = make_console()
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
