@@ -240,3 +240,19 @@ def test_the_command_modules_are_imported_when_their_commands_are_asked_for():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_reading_and_synthesizing_do_not_import_the_fetching_libraries():
+    """Every run reads the configuration and most synthesize; only `modules fetch` downloads. The network
+    and archive libraries (about 35 ms to import) stay out of the first two (config/module_fetch.py)."""
+    fetching = ["generators.config.module_fetch", "urllib.request", "http.client", "ssl", "tarfile"]
+    probe = (
+        "import sys\n"
+        "import generators.cli.main, generators.config.organization, generators.synth.pipeline\n"
+        f"imported = [m for m in {fetching!r} if m in sys.modules]\n"
+        "assert not imported, imported\n"
+        "import generators.config.module_fetch\n"
+        "assert 'urllib.request' in sys.modules\n"  # the probe can see an import
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

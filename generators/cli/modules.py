@@ -19,7 +19,7 @@ def modules() -> None:
 def fetch(ctx: Context) -> None:
     """Fetch every git and registry module source the environments call into the cache; then validate."""
     from generators.config.module_sources import cache_root
-    from generators.config.module_sources import fetch as fetch_source
+    from generators.config.module_fetch import fetch as fetch_source
 
     organization = ctx.organization()
     console = make_console()
