@@ -6,7 +6,8 @@ Measures, in one run and each in a fresh process:
     generated organizations with 100 and 1,000 development environments (one file each), through each
     engine installed (cdktf: CDK for Terraform; cdktn: CDK Terrain);
   * incremental synth of the generated organizations: again with nothing changed, after one
-    environment file is edited, after one is added; then checks the output equals a cold synth's;
+    environment file is edited, after one is added (for the largest, each --repeat times, another
+    file each time, and the median kept); then checks the output equals a cold synth's;
   * the baseline: the same workspaces synthesized through cdktf with typed
     `cdktf_cdktf_provider_aws` constructs (AwsProvider, DataTerraformRemoteStateS3, ...);
 and prints wall time, peak memory (the largest process: Python, its forked parser, or cdktf's Node.js
@@ -65,15 +66,16 @@ def generated_organization(folder: Path, development_environments: int) -> Path:
     return environments
 
 
-def change_one_environment(environments: Path, size: int) -> None:
-    """What a developer does between two runs: one environment file edited (an input changed)."""
-    index = size // 2
-    (environments / f"feature-{index:04d}.hcl").write_text(feature_environment(index, '"renamed-table"'))
+def change_one_environment(environments: Path, size: int, attempt: int = 0) -> None:
+    """What a developer does between two runs: one environment file edited (an input changed); each
+    attempt edits another file."""
+    index = size // 2 + attempt
+    (environments / f"feature-{index:04d}.hcl").write_text(feature_environment(index, f'"renamed-table-{attempt}"'))
 
 
-def add_one_environment(environments: Path, size: int) -> None:
+def add_one_environment(environments: Path, index: int) -> None:
     """... or one environment added (`env create` writes one new file)."""
-    (environments / f"feature-{size:04d}.hcl").write_text(feature_environment(size))
+    (environments / f"feature-{index:04d}.hcl").write_text(feature_environment(index))
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -134,23 +136,30 @@ def profile_top(command: list[str], stats_file: Path, env: dict[str, str], top: 
     return stream.getvalue()
 
 
-def incremental(environments: Path, size: int, folder: Path, engine: str, env: dict[str, str]):
-    """Synth after a cold run (empty cache): with nothing changed, one environment file edited, one added.
-    Returns the rows, whether the output then equals a cold synth's byte for byte, and the profile of the
-    run after the edit."""
+def incremental(environments: Path, size: int, folder: Path, engine: str, env: dict[str, str], repeats: int):
+    """Synth after a cold run (empty cache): with nothing changed, one environment file edited, one added;
+    each kind ``repeats`` times in a row (another file each time), its median run kept with the range of
+    the times. Returns the rows, whether the output then equals a cold synth's byte for byte, and the
+    profile of a run after an edit."""
     copy = folder / f"incremental-{engine}"
     shutil.copytree(environments, copy / "environments")
     environments = copy / "environments"
     env = with_cache(env, copy / "cache")
     out = copy / "out"
-    rows = [("cold, empty cache", measure(synth_command(environments, out, engine), env)),
-            ("nothing changed", measure(synth_command(environments, out, engine), env))]
-    change_one_environment(environments, size)
-    rows.append(("one file edited", measure(synth_command(environments, out, engine), env)))
-    add_one_environment(environments, size)
-    rows.append(("one file added", measure(synth_command(environments, out, engine), env)))
-    change_one_environment(environments, size + 1)  # edited again, for the profile
-    profile = profile_top(synth_command(environments, out, engine), copy / "edit.prof", env)
+    command = synth_command(environments, out, engine)
+    cold = measure(command, env)
+    rows = [("cold, empty cache", cold, [cold[0]])]
+    steps = [("nothing changed", lambda attempt: None),
+             ("one file edited", lambda attempt: change_one_environment(environments, size, attempt)),
+             ("one file added", lambda attempt: add_one_environment(environments, size + attempt))]
+    for run, step in steps:
+        runs = []
+        for attempt in range(repeats):
+            step(attempt)
+            runs.append(measure(command, env))
+        rows.append((run, median(runs), sorted(seconds for seconds, _ in runs)))
+    change_one_environment(environments, size, repeats)  # edited again, for the profile
+    profile = profile_top(command, copy / "edit.prof", env)
     cold_out = copy / "cold"
     measure(synth_command(environments, cold_out, engine, "--no-cache"), env)
     identical = read_tree(out) == read_tree(cold_out)
@@ -167,7 +176,8 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true", help="skip the typed-constructs baseline")
     parser.add_argument("--engines", default=None, help="engines to measure (default: every one installed)")
     parser.add_argument("--repeat", type=int, default=5,
-                        help="cold synths and parse floors measured, alternately, for the largest size (median)")
+                        help="for the largest size: cold synths and parse floors measured alternately, and each kind "
+                             "of incremental run (median)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from generators.config.organization import load_organization
@@ -217,7 +227,7 @@ def main() -> None:
                 rows.append((label, count, engine, median(colds), baseline))
                 if size:
                     incremental_rows.append((label, count, engine, *incremental(environments, size, folder, engine,
-                                                                                env)))
+                                                                                env, repeats)))
             if largest:
                 floor = (label, median(floors))
                 profile = profile_top(synth_command(environments, folder / "profiled", engines[0], "--no-cache"),
@@ -236,12 +246,16 @@ def main() -> None:
                   f"{large_s / large_n * 1000:.1f} ms at {large_n}; marginal cost {marginal * 1000:.1f} ms per added "
                   "environment (linear: constant marginal cost, falling average)")
 
-    print("\nincremental synth (the cache in .cache/synth), each run in a fresh process after the one above it:")
-    print(f"{'case':<16}{'envs':>6}{'engine':>8}  {'run':<20}{'synth s':>9}{'peak MB':>9}{'vs cold':>9}")
+    print("\nincremental synth (the cache in .cache/synth), each run in a fresh process after the one above it;"
+          f"\nfor the largest organization each kind of run {args.repeat} times in a row, another file each time "
+          "(median, and the range):")
+    print(f"{'case':<16}{'envs':>6}{'engine':>8}  {'run':<20}{'synth s':>9}{'peak MB':>9}{'vs cold':>9}  range s")
     for label, count, engine, runs, identical, _ in incremental_rows:
         cold = runs[0][1][0]
-        for run, (seconds, megabytes) in runs:
-            print(f"{label:<16}{count:>6}{engine:>8}  {run:<20}{seconds:>9.2f}{megabytes:>9.0f}{cold / seconds:>8.1f}x")
+        for run, (seconds, megabytes), times in runs:
+            spread = f"  {times[0]:.2f}-{times[-1]:.2f}" if len(times) > 1 else ""
+            print(f"{label:<16}{count:>6}{engine:>8}  {run:<20}{seconds:>9.2f}{megabytes:>9.0f}"
+                  f"{cold / seconds:>8.1f}x{spread}")
         print(f"{'':<30}  output identical to a cold synth (--no-cache): {'yes' if identical else 'NO'}")
     if floor:
         label, (parse_seconds, parse_megabytes) = floor
@@ -254,8 +268,8 @@ def main() -> None:
                   "pairs)")
         for case, _, engine, runs, _, _ in incremental_rows:
             if case == label:
-                edited = dict(runs)["one file edited"][0]
-                print(f"{label}, {engine}: after one file edited {edited:.2f} s; synth/parse "
+                edited = {run: measured for run, measured, _ in runs}["one file edited"][0]
+                print(f"{label}, {engine}: after one file edited {edited:.2f} s (median); synth/parse "
                       f"{edited / parse_seconds:.2f}x")
         if first_on_machine:
             print(f"{label}, {engines[0]}: first synth on a machine (also makes the signing key and hashes the "
