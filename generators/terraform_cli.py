@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generators.errors import ToolError
+
+if TYPE_CHECKING:
+    from generators.synth.cache import HclParser
 
 PROVIDER_PATH = Path("registry.terraform.io") / "hashicorp" / "aws"
 # Where provider mirrors are commonly unpacked; TF_PROVIDER_MIRROR wins when set.
@@ -91,13 +95,15 @@ def _plugin_cache(cache_dir: Path) -> Path:
     return plugins.resolve()
 
 
-def provider_mirrors() -> tuple[Path, ...]:
-    """The filesystem mirrors terraform installs providers from: those of the user's own CLI configuration,
-    or, when there is none, the mirror the configuration this tool writes points at."""
+def provider_mirrors(parse: HclParser | None = None) -> tuple[Path, ...]:
+    """The filesystem mirrors terraform installs providers from: those of the user's own CLI configuration
+    (read with ``parse``, default ``hcl_loads``), or, when there is none, the mirror the configuration
+    this tool writes points at."""
+    from generators.synth.cache import hcl_loads
     from generators.synth.provider_lock import mirror_dirs_from_cli_config
 
     user_config = user_cli_config()
     if user_config is not None:
-        return mirror_dirs_from_cli_config(user_config.read_text(errors="replace"))
+        return mirror_dirs_from_cli_config(user_config.read_text(errors="replace"), parse or hcl_loads)
     mirror = find_provider_mirror()
     return (mirror,) if mirror is not None else ()

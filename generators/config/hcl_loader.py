@@ -16,9 +16,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import hcl2
-from lark.exceptions import UnexpectedInput
-
 from generators.config.expressions import Expression, ExpressionSyntaxError, SourceText
 from generators.errors import Problem
 from generators.synth.cache import SynthCache, cached_map
@@ -219,6 +216,9 @@ def _parse_file(name: str, data: bytes) -> tuple[list[RawBlock], list[Problem]]:
     if "\0" in text:
         line = text.count("\n", 0, text.index("\0")) + 1
         return [], [Problem(name, line, "not a text file: it contains a NUL byte")]
+    import hcl2  # with lark, 65 ms to import: only when a file is not in the cache
+    from lark.exceptions import UnexpectedInput
+
     try:
         document = hcl2.loads(text, with_meta=True)
     except UnexpectedInput as exc:

@@ -8,18 +8,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
-
-import hcl2
+from typing import Any, Iterator, Mapping
 
 from generators.config.expressions import ExpressionSyntaxError, SourceText
 from generators.config.models import ModuleInterface, ModuleOutput, ModuleVariable, ProviderRequirement
 from generators.config.module_types import parse_type
 from generators.errors import Problem
 from generators.naming import NAME_PREFIX_VARIABLE
-
-if TYPE_CHECKING:
-    from generators.synth.cache import HclParser
+from generators.synth.cache import HclParser, hcl_loads
 
 _NAME_PREFIX_LIMIT = re.compile(rf"length\(\s*var\.{NAME_PREFIX_VARIABLE}\s*\)\s*<=\s*(\d+)")
 
@@ -40,10 +36,10 @@ def unchecked_module(name: str) -> ModuleInterface:
                            checked=False)
 
 
-def read_module_folder(folder: Path, name: str, parse: HclParser = hcl2.loads
+def read_module_folder(folder: Path, name: str, parse: HclParser = hcl_loads
                        ) -> tuple[ModuleInterface | None, list[Problem]]:
     """The interface of the module in ``folder``; ``name`` is how messages call it. ``parse`` reads HCL
-    text (``hcl2.loads``, or the synthesis cache's remembering one)."""
+    text (``hcl_loads``, or the synthesis cache's remembering one)."""
     variables: dict[str, ModuleVariable] = {}
     outputs: dict[str, ModuleOutput] = {}
     aliases: list[str] = []

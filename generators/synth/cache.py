@@ -31,7 +31,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-import hcl2
 
 from generators.parallel import dumps, map_split
 from generators.synth.output import atomic_write, remove_stale_temporaries
@@ -42,7 +41,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 FORMAT = b"aws-org-workspaces synth cache 2\n"
 _SIGNATURE_BYTES = 32
-HclParser = Callable[[str], dict[str, Any]]  # hcl2.loads, or the cache's remembering one
+HclParser = Callable[[str], dict[str, Any]]  # hcl_loads, or the cache's remembering one
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 # Libraries whose version can change what a cached value holds.
@@ -204,7 +203,7 @@ class SynthCache:
         key = self.key("hcl", text)
         document = part.get(key)
         if document is None:
-            document = hcl2.loads(text)
+            document = hcl_loads(text)
             part.put(key, document)
         return document
 
@@ -243,9 +242,18 @@ def cached_map(part: _Part | None, keyed_items: Sequence[tuple[str | None, Item]
     return results
 
 
+def hcl_loads(text: str) -> dict[str, Any]:
+    """``hcl2.loads(text)``. python-hcl2 and lark are imported on first use (65 ms): a run whose files
+    are all in the cache parses nothing."""
+    import hcl2
+
+    document: dict[str, Any] = hcl2.loads(text)
+    return document
+
+
 def parser(cache: SynthCache | None) -> HclParser:
-    """``hcl2.loads``, through ``cache`` when there is one."""
-    return cache.parse_hcl if cache is not None else hcl2.loads
+    """``hcl_loads``, through ``cache`` when there is one."""
+    return cache.parse_hcl if cache is not None else hcl_loads
 
 
 def signing_key(path: Path) -> bytes | None:

@@ -102,7 +102,7 @@ def _add_lock_files(rendered: dict[str, bytes], organization: Organization, modu
     except ValueError as exc:
         raise ConfigError([Problem(settings.location.file, settings.location.line,
                                    f"aws_provider_version: {exc}")]) from exc
-    mirrors = provider_mirrors()
+    mirrors = provider_mirrors(parse)  # the user's CLI configuration, remembered by the cache
     if not mirrors:
         return ("no Terraform provider mirror is configured, so no .terraform.lock.hcl is written; "
                 "`terraform init` writes them from the registry (see README, Dependency lock files)",)

@@ -23,11 +23,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-import hcl2
-
 from generators.errors import ToolError
-from generators.synth.cache import (HclParser, default_key_file, read_signed, signing_key, user_cache_dir,
-                                    write_signed)
+from generators.synth.cache import (HclParser, default_key_file, hcl_loads, read_signed, signing_key,
+                                    user_cache_dir, write_signed)
 
 LOCK_FILE = ".terraform.lock.hcl"
 DEFAULT_HOST = "registry.terraform.io"
@@ -220,10 +218,10 @@ def provider_address(source: str) -> str:
     return source if source.count("/") == 2 else f"{DEFAULT_HOST}/{source}"
 
 
-def module_requirements(module_dir: Path, parse: HclParser = hcl2.loads
+def module_requirements(module_dir: Path, parse: HclParser = hcl_loads
                         ) -> dict[str, tuple[Constraint, ...]]:
     """The provider constraints a plain HCL module declares in its `required_providers` (``parse`` reads
-    HCL text: ``hcl2.loads`` or the synthesis cache's remembering one)."""
+    HCL text: ``hcl_loads`` or the synthesis cache's remembering one)."""
     requirements: dict[str, tuple[Constraint, ...]] = {}
     for path in sorted(module_dir.glob("*.tf")):
         try:
@@ -242,10 +240,10 @@ def module_requirements(module_dir: Path, parse: HclParser = hcl2.loads
     return requirements
 
 
-def mirror_dirs_from_cli_config(config_text: str) -> tuple[Path, ...]:
-    """The `filesystem_mirror` paths of a Terraform CLI configuration."""
+def mirror_dirs_from_cli_config(config_text: str, parse: HclParser = hcl_loads) -> tuple[Path, ...]:
+    """The `filesystem_mirror` paths of a Terraform CLI configuration (read with ``parse``)."""
     try:
-        document = hcl2.loads(config_text)
+        document = parse(config_text)
     except Exception:  # noqa: BLE001 - Terraform itself reports a broken CLI configuration
         return ()
     paths = []
