@@ -31,7 +31,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-
 from generators.parallel import dumps, map_split
 from generators.synth.output import atomic_write, remove_stale_temporaries
 
