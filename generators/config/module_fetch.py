@@ -20,6 +20,8 @@ from typing import Any
 
 from generators.config.module_sources import REGISTRY_ADDRESS, ModuleSource, cache_root, fetched_folder, git_source
 from generators.errors import ToolError
+from generators.synth.cache import hcl_loads
+from generators.terraform_cli import user_cli_config
 
 
 def fetch(source: ModuleSource) -> Path:
@@ -102,12 +104,12 @@ def _registry_location(source: ModuleSource) -> tuple[str, str]:
 def _configured_services(host: str) -> dict[str, Any]:
     """Services a Terraform CLI configuration's ``host "<name>" { services = {...} }`` block sets for
     ``host``, as terraform init would use them instead of asking the host (private registries)."""
-    import hcl2
-
-    path = os.environ.get("TF_CLI_CONFIG_FILE") or os.path.expanduser("~/.terraformrc")
+    config = user_cli_config()
+    if config is None:
+        return {}
     try:
-        document = hcl2.loads(Path(path).read_text(encoding="utf-8"))
-    except Exception:  # no configuration, or one terraform itself will complain about
+        document = hcl_loads(config.read_text(encoding="utf-8"))
+    except Exception:  # a configuration terraform itself will complain about
         return {}
     for entry in document.get("host", []):
         services = entry.get(host, {}).get("services") if isinstance(entry, dict) else None
